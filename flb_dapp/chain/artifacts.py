@@ -1,0 +1,32 @@
+"""The compiled contracts shipped inside the package (see tools/export_artifacts.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+COORDINATOR = "FLBCoordinator"
+REWARD_TOKEN = "FLBRewardToken"
+
+
+@cache
+def artifact_json(name: str) -> dict[str, Any]:
+    """The raw contract-type JSON of a shipped contract."""
+    return json.loads((ARTIFACTS / f"{name}.json").read_text())
+
+
+def contract_type(name: str) -> Any:
+    """An ``ethpm_types.ContractType`` for a shipped contract (imported lazily: Ape is heavy)."""
+    from ethpm_types import ContractType
+
+    return ContractType.model_validate(artifact_json(name))
+
+
+def abi_hash(name: str = COORDINATOR) -> str:
+    """sha256 of the canonical ABI JSON: services refuse a deployment built from another ABI."""
+    abi = json.dumps(artifact_json(name)["abi"], sort_keys=True, separators=(",", ":"))
+    return "0x" + hashlib.sha256(abi.encode()).hexdigest()

@@ -1,0 +1,138 @@
+"""Deploying the FLB contracts and the deployment record the services read.
+
+The record (JSON) names the network, chain id, addresses, block and ABI hash. Services refuse a
+record whose ABI hash differs from the contracts they ship, and `deploy_system` refuses to deploy
+twice on a chain where the recorded coordinator still exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, abi_hash, contract_type
+from flb_dapp.chain.coordinator import Coordinator, translate_reverts
+from flb_dapp.exceptions import ChainError, ConfigError, DeploymentNotFoundError
+from flb_dapp.storage.cid import cid_to_bytes
+
+DEFAULT_RECORD_DIR = Path("deployments")
+TOKEN_DECIMALS = 10**18
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """Where FLB lives on one chain."""
+
+    network: str
+    chain_id: int
+    coordinator: str
+    token: str
+    block: int
+    abi_hash: str
+    deployer: str
+    oracle: str
+    initial_model_cid: str
+    round_duration: int
+    reward_per_round: int
+    deployed_at: int
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeploymentRecord:
+        path = Path(path)
+        if not path.is_file():
+            raise DeploymentNotFoundError(f"no deployment record at {path}; run `ape run deploy` first")
+        data = json.loads(path.read_text())
+        record = cls(**data)
+        if record.abi_hash != abi_hash(COORDINATOR):
+            raise ConfigError(
+                f"deployment {path} was built from another contract ABI ({record.abi_hash}); redeploy"
+            )
+        return record
+
+
+def record_path(chain_id: int, directory: str | Path = DEFAULT_RECORD_DIR) -> Path:
+    return Path(directory) / f"{chain_id}.json"
+
+
+def existing_deployment(path: str | Path) -> DeploymentRecord | None:
+    """The record at ``path`` if its coordinator still has code on the connected chain."""
+    from ape import chain
+
+    try:
+        record = DeploymentRecord.load(path)
+    except (DeploymentNotFoundError, ConfigError, json.JSONDecodeError, TypeError):
+        return None
+    if record.chain_id != chain.chain_id or not chain.provider.get_code(record.coordinator):
+        return None
+    return record
+
+
+def deploy_system(
+    deployer: Any,
+    *,
+    initial_model_cid: str,
+    oracle: str | None = None,
+    round_duration: int = 3600,
+    reward_per_round: int = 1_000 * TOKEN_DECIMALS,
+    token_supply: int = 1_000_000 * TOKEN_DECIMALS,
+    fund_amount: int | None = None,
+    network_name: str = "",
+) -> DeploymentRecord:
+    """Deploy the reward token and the coordinator, grant the oracle role, fund the pool."""
+    from ape import chain
+    from ape.contracts import ContractContainer
+
+    if round_duration <= 0 or round_duration >= 2**32:
+        raise ConfigError(f"round duration must be 1 .. 2^32-1 seconds, got {round_duration}")
+    initial_raw = cid_to_bytes(initial_model_cid)
+    oracle_address = to_checksum_address(oracle) if oracle else deployer.address
+    funding = fund_amount if fund_amount is not None else min(token_supply, reward_per_round * 100)
+    if funding > token_supply:
+        raise ConfigError(f"cannot fund {funding} from a supply of {token_supply}")
+    with translate_reverts():
+        token = deployer.deploy(
+            ContractContainer(contract_type(REWARD_TOKEN)), deployer.address, token_supply
+        )
+        coordinator = deployer.deploy(
+            ContractContainer(contract_type(COORDINATOR)),
+            token.address,
+            deployer.address,
+            oracle_address,
+            initial_raw,
+            round_duration,
+            reward_per_round,
+        )
+    block = int(chain.get_receipt(coordinator.txn_hash).block_number)
+    sdk = Coordinator(coordinator.address)
+    if funding:
+        sdk.fund_rewards(deployer, funding)
+    if sdk.reward_totals[0] != funding:
+        raise ChainError("funding the reward pool did not take effect")
+    return DeploymentRecord(
+        network=network_name or chain.provider.network.choice,
+        chain_id=int(chain.chain_id),
+        coordinator=coordinator.address,
+        token=token.address,
+        block=block,
+        abi_hash=abi_hash(COORDINATOR),
+        deployer=deployer.address,
+        oracle=oracle_address,
+        initial_model_cid=initial_model_cid,
+        round_duration=round_duration,
+        reward_per_round=reward_per_round,
+        deployed_at=int(time.time()),
+    )

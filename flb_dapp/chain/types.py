@@ -1,0 +1,108 @@
+"""Domain objects the chain SDK hands to its callers instead of raw tuples and logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PPM = 1_000_000
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    """One round as the contract records it. CIDs are text (base32 CIDv1); '' when unset."""
+
+    round: int
+    deadline: int
+    finalized_at: int
+    submissions: int
+    metric: float  # held-out accuracy, 0..1
+    epsilon: float  # cumulative privacy spent after the round
+    global_model_cid: str
+    report_cid: str
+    rewards_root: str  # 0x-hex
+
+    @property
+    def finalized(self) -> bool:
+        return self.finalized_at != 0
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """One client's on-chain record."""
+
+    address: str
+    registered: bool
+    banned: bool
+    last_submitted_round: int
+    submissions: int
+    claimed: int
+    dataset_commitment: str  # 0x-hex
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """An ``UpdateSubmitted`` event."""
+
+    round: int
+    client: str
+    cid: str
+    num_samples: int
+    block_number: int
+    transaction_hash: str
+    log_index: int
+
+
+@dataclass(frozen=True)
+class RegistrationRecord:
+    """A ``ClientRegistered`` event."""
+
+    client: str
+    dataset_commitment: str
+    round: int
+    block_number: int
+
+
+@dataclass(frozen=True)
+class FinalizedRecord:
+    """A ``RoundFinalized`` event."""
+
+    round: int
+    global_model_cid: str
+    report_cid: str
+    rewards_root: str
+    round_rewards: int
+    metric: float
+    epsilon: float
+    block_number: int
+    transaction_hash: str
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A ``RewardClaimed`` event."""
+
+    client: str
+    amount: int
+    cumulative_amount: int
+    block_number: int
+
+
+@dataclass(frozen=True)
+class FinalizeRequest:
+    """What the oracle sends to close a round."""
+
+    round: int
+    global_model_cid: str
+    report_cid: str
+    rewards_root: bytes
+    round_rewards: int
+    metric: float
+    epsilon: float = 0.0
+
+    @property
+    def metric_ppm(self) -> int:
+        return round(self.metric * PPM)
+
+    @property
+    def epsilon_micros(self) -> int:
+        return round(self.epsilon * PPM)

@@ -1,0 +1,1 @@
+"""The ``flb`` command line."""

@@ -1,0 +1,78 @@
+"""Fixtures for the contract suite (ape test style): fresh contracts for every test.
+
+The same suite runs on Ape's embedded chain and, in tests/contracts/test_on_anvil.py, against a
+real anvil node (`pytest tests/contracts --network http://127.0.0.1:PORT`), so nothing here
+depends on a particular backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+DURATION = 3600
+REWARD_PER_ROUND = 1_000 * 10**18
+SUPPLY = 1_000_000 * 10**18
+FUNDING = 10_000 * 10**18
+
+
+def raw_cid(content: bytes, codec: int = 0x55) -> bytes:
+    """Binary CIDv1 (sha2-256) of content, as the contract stores it."""
+    return bytes([0x01, codec, 0x12, 0x20]) + hashlib.sha256(content).digest()
+
+
+def commitment(name: str) -> bytes:
+    return hashlib.sha256(f"dataset:{name}".encode()).digest()
+
+
+INITIAL_CID = raw_cid(b"initial global adapter")
+
+
+@pytest.fixture
+def owner(accounts: Any) -> Any:
+    return accounts[0]
+
+
+@pytest.fixture
+def oracle(accounts: Any) -> Any:
+    return accounts[1]
+
+
+@pytest.fixture
+def clients(accounts: Any) -> list[Any]:
+    return [accounts[i] for i in range(2, 7)]
+
+
+@pytest.fixture
+def outsider(accounts: Any) -> Any:
+    return accounts[8]
+
+
+@pytest.fixture
+def token(project: Any, owner: Any) -> Any:
+    return owner.deploy(project.FLBRewardToken, owner, SUPPLY)
+
+
+def deploy_coordinator(project: Any, owner: Any, oracle: Any, token: Any, funding: int = FUNDING) -> Any:
+    coordinator = owner.deploy(
+        project.FLBCoordinator, token, owner, oracle, INITIAL_CID, DURATION, REWARD_PER_ROUND
+    )
+    if funding:
+        token.approve(coordinator, funding, sender=owner)
+        coordinator.fundRewards(funding, sender=owner)
+    return coordinator
+
+
+@pytest.fixture
+def coordinator(project: Any, owner: Any, oracle: Any, token: Any) -> Any:
+    return deploy_coordinator(project, owner, oracle, token)
+
+
+@pytest.fixture
+def registered(coordinator: Any, clients: list[Any]) -> list[Any]:
+    """Three registered clients."""
+    for i, client in enumerate(clients[:3]):
+        coordinator.register(commitment(f"client{i}"), sender=client)
+    return clients[:3]
