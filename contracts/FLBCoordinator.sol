@@ -6,6 +6,7 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IFLBCoordinator} from "./interfaces/IFLBCoordinator.sol";
 
 /// @title FLBCoordinator
@@ -58,10 +59,16 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint128 claimed;
     }
 
+    // The two balances that finalize and claim must check share one slot that funding makes
+    // non-zero, so neither transaction ever pays to fill an empty slot (20,000 gas).
+    struct Pool {
+        uint128 unallocated; // funded, not yet allocated to any round
+        uint128 owed; // allocated, not yet claimed
+    }
+
     Config private _config;
-    uint128 private _totalFunded;
-    uint128 private _totalAllocated;
-    uint256 private _totalClaimed;
+    Pool private _pool;
+    uint256 private _totalFunded;
     mapping(uint256 round => RoundRecord) private _rounds;
     mapping(address client => ClientSlot) private _clients;
     mapping(address client => bytes32) private _commitmentOf;
@@ -151,11 +158,11 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint256 already = client.claimed;
         if (cumulativeAmount <= already) revert CoordinatorNothingToClaim(msg.sender, cumulativeAmount, already);
         uint256 amount = cumulativeAmount - already;
-        uint256 totalClaimed = _totalClaimed + amount;
-        // A tree that allocates more than the oracle declared can never drain the pool.
-        if (totalClaimed > _totalAllocated) revert CoordinatorClaimExceedsAllocation(totalClaimed, _totalAllocated);
+        uint128 owed = _pool.owed;
+        // A tree that allocates more than the oracle declared can never pay out unallocated funds.
+        if (amount > owed) revert CoordinatorClaimExceedsAllocation(amount, owed);
         client.claimed = uint128(cumulativeAmount);
-        _totalClaimed = totalClaimed;
+        _pool.owed = owed - uint128(amount);
         emit RewardClaimed(msg.sender, amount, cumulativeAmount);
         rewardToken.safeTransfer(msg.sender, amount);
     }
@@ -207,10 +214,12 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         if (roundRewards > config.rewardPerRound) {
             revert CoordinatorRewardsExceedBudget(roundRewards, config.rewardPerRound);
         }
-        uint256 allocated = uint256(_totalAllocated) + roundRewards;
-        if (allocated > _totalFunded) revert CoordinatorPoolUnderfunded(allocated, _totalFunded);
+        Pool memory pool = _pool;
+        if (roundRewards > pool.unallocated) revert CoordinatorPoolUnderfunded(roundRewards, pool.unallocated);
         if (metricPpm > 1_000_000) revert CoordinatorMetricOutOfRange(metricPpm);
-        _totalAllocated = uint128(allocated);
+        pool.unallocated -= uint128(roundRewards);
+        pool.owed += uint128(roundRewards);
+        _pool = pool;
     }
 
     /// @dev Opens `round` with a deadline one round duration from now.
@@ -227,8 +236,9 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     /// @param amount Tokens to move from the caller into the pool.
     function fundRewards(uint256 amount) external {
         if (amount == 0) revert CoordinatorZeroAmount();
-        uint128 total = _totalFunded + uint128(amount);
+        uint256 total = _totalFunded + amount;
         _totalFunded = total;
+        _pool.unallocated += SafeCast.toUint128(amount);
         emit RewardsFunded(msg.sender, amount, total);
         rewardToken.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -293,7 +303,9 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
 
     /// @notice Pool accounting: tokens funded, allocated by finalized rounds, and paid out.
     function rewardTotals() external view returns (uint256 funded, uint256 allocated, uint256 claimed) {
-        return (_totalFunded, _totalAllocated, _totalClaimed);
+        funded = _totalFunded;
+        allocated = funded - _pool.unallocated;
+        claimed = allocated - _pool.owed;
     }
 
     /// @notice The binary CIDv1 of the latest global model (the initial model before round 1 ends).

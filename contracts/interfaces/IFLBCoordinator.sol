@@ -69,12 +69,12 @@ interface IFLBCoordinator {
     error CoordinatorRoundAlreadyFinalized(uint256 round);
     error CoordinatorRoundNotDue(uint256 round, uint64 deadline, uint32 submissions, uint32 activeClients);
     error CoordinatorRewardsExceedBudget(uint256 roundRewards, uint256 rewardPerRound);
-    error CoordinatorPoolUnderfunded(uint256 allocated, uint256 funded);
+    error CoordinatorPoolUnderfunded(uint256 roundRewards, uint256 available);
     error CoordinatorMetricOutOfRange(uint32 metricPpm);
     error CoordinatorInvalidRoundDuration(uint64 roundDuration);
     error CoordinatorInvalidProof(address client, uint256 cumulativeAmount);
     error CoordinatorNothingToClaim(address client, uint256 cumulativeAmount, uint256 claimed);
-    error CoordinatorClaimExceedsAllocation(uint256 totalClaimed, uint256 totalAllocated);
+    error CoordinatorClaimExceedsAllocation(uint256 amount, uint256 owed);
     error CoordinatorZeroAmount();
 
     // --- views --------------------------------------------------------------------------------

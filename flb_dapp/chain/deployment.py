@@ -64,6 +64,16 @@ class DeploymentRecord:
         return record
 
 
+def _network_choice(provider: Any) -> str:
+    """How to reach this network again: the node's URI for a custom network, else Ape's choice."""
+    if provider.network.name == "custom":
+        try:
+            return str(provider.uri)
+        except Exception:  # noqa: BLE001 - not every provider has a URI
+            pass
+    return str(provider.network.choice)
+
+
 def record_path(chain_id: int, directory: str | Path = DEFAULT_RECORD_DIR) -> Path:
     return Path(directory) / f"{chain_id}.json"
 
@@ -123,7 +133,7 @@ def deploy_system(
     if sdk.reward_totals[0] != funding:
         raise ChainError("funding the reward pool did not take effect")
     return DeploymentRecord(
-        network=network_name or chain.provider.network.choice,
+        network=network_name or _network_choice(chain.provider),
         chain_id=int(chain.chain_id),
         coordinator=coordinator.address,
         token=token.address,

@@ -76,3 +76,12 @@ def registered(coordinator: Any, clients: list[Any]) -> list[Any]:
     for i, client in enumerate(clients[:3]):
         coordinator.register(commitment(f"client{i}"), sender=client)
     return clients[:3]
+
+
+@pytest.fixture(autouse=True)
+def _time_travel_on_anvil(chain: Any) -> None:
+    """Let `chain.mine(deltatime=...)` drive deadlines on anvil as on the embedded chain."""
+    from tests.fixtures.devnode import enable_time_travel
+
+    if chain.provider.name != "test":
+        enable_time_travel(chain.provider)

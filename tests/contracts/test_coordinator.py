@@ -68,9 +68,9 @@ def test_constructor_opens_round_one_from_the_initial_model(coordinator: Any, ow
 
 def test_constructor_refuses_zero_duration_and_bad_cid(project: Any, owner: Any, oracle: Any, token: Any) -> None:
     with ape.reverts(project.FLBCoordinator.CoordinatorInvalidRoundDuration, roundDuration=0):
-        owner.deploy(project.FLBCoordinator, token, owner, oracle, INITIAL_CID, 0, REWARD_PER_ROUND)
+        owner.deploy(project.FLBCoordinator, token, owner, oracle, INITIAL_CID, 0, REWARD_PER_ROUND, gas=3_000_000)
     with ape.reverts(project.FLBCoordinator.CoordinatorInvalidCid, cid=b"\x12\x20" + b"\x00" * 32):
-        owner.deploy(project.FLBCoordinator, token, owner, oracle, b"\x12\x20" + b"\x00" * 32, 60, 1)
+        owner.deploy(project.FLBCoordinator, token, owner, oracle, b"\x12\x20" + b"\x00" * 32, 60, 1, gas=3_000_000)
 
 
 def test_fund_rewards_moves_tokens_and_emits(coordinator: Any, token: Any, owner: Any) -> None:
@@ -226,7 +226,7 @@ def test_finalize_budget_pool_metric_and_cid_checks(project: Any, owner: Any, or
     chain.mine(deltatime=DURATION)
     with ape.reverts(coordinator.CoordinatorRewardsExceedBudget, roundRewards=REWARD_PER_ROUND + 1, rewardPerRound=REWARD_PER_ROUND):
         finalize(coordinator, oracle, 1, b"\x00" * 32, REWARD_PER_ROUND + 1)
-    with ape.reverts(coordinator.CoordinatorPoolUnderfunded, allocated=101, funded=100):
+    with ape.reverts(coordinator.CoordinatorPoolUnderfunded, roundRewards=101, available=100):
         finalize(coordinator, oracle, 1, b"\x00" * 32, 101)
     with ape.reverts(coordinator.CoordinatorMetricOutOfRange, metricPpm=1_000_001):
         finalize(coordinator, oracle, 1, b"\x00" * 32, 0, metric=1_000_001)
@@ -299,7 +299,7 @@ def test_claims_can_never_exceed_the_declared_allocation(coordinator: Any, regis
     tree = build_rewards_tree({a.address: 300, b.address: 300})
     finalize(coordinator, oracle, 1, tree.root, 400)  # a faulty oracle declares less than the tree
     coordinator.claim(300, tree.proofs[a.address], sender=a)
-    with ape.reverts(coordinator.CoordinatorClaimExceedsAllocation, totalClaimed=600, totalAllocated=400):
+    with ape.reverts(coordinator.CoordinatorClaimExceedsAllocation, amount=300, owed=100):
         coordinator.claim(300, tree.proofs[b.address], sender=b)
 
 

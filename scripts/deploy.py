@@ -1,0 +1,100 @@
+"""`ape run deploy`: deploy FLB's reward token and coordinator, grant the oracle, fund the pool.
+
+    ape run deploy --initial-model adapter.safetensors --store .flb/store
+    ape run deploy --network http://127.0.0.1:8545 --initial-model-cid bafk... --oracle 0x...
+
+Writes a deployment record (deployments/<chain id>.json) that the oracle, the API and `flb` read.
+Re-running on a chain where the recorded coordinator exists says so instead of deploying again.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from ape.cli import ConnectedProviderCommand
+
+from flb_dapp.chain.accounts import load_account, read_password
+from flb_dapp.chain.deployment import (
+    DEFAULT_RECORD_DIR,
+    TOKEN_DECIMALS,
+    deploy_system,
+    existing_deployment,
+    record_path,
+)
+from flb_dapp.exceptions import FLBError
+
+
+def _tokens(value: str) -> int:
+    return int(Decimal(value) * TOKEN_DECIMALS)
+
+
+@click.command(cls=ConnectedProviderCommand, short_help="Deploy the FLB contracts")
+@click.option("--account", default=None, help="Ape account alias of the deployer (default test:0 on local chains).")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="File whose first line unlocks --account.")
+@click.option("--oracle", default=None, help="Address granted the oracle role (default: the deployer).")
+@click.option("--initial-model-cid", default=None, help="CID of the initial global adapter round 1 trains from.")
+@click.option("--initial-model", type=click.Path(exists=True, dir_okay=False), help="Adapter file to store and use as the initial model.")
+@click.option("--store", default=".flb/store", show_default=True, help="Store (folder or Kubo RPC URL) for --initial-model.")
+@click.option("--round-duration", default=3600, show_default=True, help="Seconds each round stays open.")
+@click.option("--reward-per-round", default="1000", show_default=True, help="Reward tokens the oracle may allocate per round.")
+@click.option("--token-supply", default="1000000", show_default=True, help="Reward tokens minted to the deployer.")
+@click.option("--fund", default=None, help="Reward tokens moved into the pool (default: 100 rounds' worth).")
+@click.option("--records", default=str(DEFAULT_RECORD_DIR), show_default=True, help="Folder of deployment records.")
+@click.option("--force", is_flag=True, help="Deploy even if a deployment exists on this chain.")
+def cli(
+    provider: object,
+    account: str | None,
+    password_file: str | None,
+    oracle: str | None,
+    initial_model_cid: str | None,
+    initial_model: str | None,
+    store: str,
+    round_duration: int,
+    reward_per_round: str,
+    token_supply: str,
+    fund: str | None,
+    records: str,
+    force: bool,
+) -> None:
+    """Deploy FLB to the selected network (Ape's embedded chain by default)."""
+    from ape import chain
+
+    try:
+        path = record_path(chain.chain_id, records)
+        existing = None if force else existing_deployment(path)
+        if existing is not None:
+            click.echo(
+                f"FLB is already deployed on chain {existing.chain_id}: coordinator {existing.coordinator}, "
+                f"token {existing.token} (block {existing.block}); record {path}. Use --force to deploy anew."
+            )
+            return
+        if initial_model:
+            from flb_dapp.storage.factory import open_store
+
+            initial_model_cid = open_store(store).put_file(Path(initial_model))
+            click.echo(f"stored initial model {initial_model} as {initial_model_cid} in {store}")
+        if not initial_model_cid:
+            raise click.UsageError("give --initial-model FILE or --initial-model-cid CID")
+        is_local = chain.provider.network.name in ("local", "custom") or chain.chain_id in (1337, 31337)
+        name = account or ("test:0" if is_local else None)
+        if name is None:
+            raise click.UsageError("on a live network pass --account ALIAS (an Ape encrypted account)")
+        deployer = load_account(name, read_password(password_file))
+        record = deploy_system(
+            deployer,
+            initial_model_cid=initial_model_cid,
+            oracle=oracle,
+            round_duration=round_duration,
+            reward_per_round=_tokens(reward_per_round),
+            token_supply=_tokens(token_supply),
+            fund_amount=_tokens(fund) if fund is not None else None,
+        )
+    except FLBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    record.save(path)
+    click.echo(f"coordinator {record.coordinator}")
+    click.echo(f"token       {record.token}")
+    click.echo(f"oracle      {record.oracle}")
+    click.echo(f"chain {record.chain_id}, block {record.block}; record written to {path}")
