@@ -32,6 +32,10 @@ class StoreUnavailableError(StorageError):
 class ContentNotFoundError(StorageError, KeyError):
     """No content is stored under this CID."""
 
+    def __str__(self) -> str:
+        # NOTE: KeyError's own __str__ quotes its argument; users should see a plain message.
+        return str(self.args[0]) if self.args else ""
+
 
 class CidMismatchError(StorageError, ValueError):
     """The bytes do not hash to the CID they were fetched or announced under."""
