@@ -122,3 +122,11 @@ class RoundError(FLBError, RuntimeError):
 
 class WalletError(FLBError, PermissionError):
     """An account could not be created, found or unlocked."""
+
+
+# --- client data and the CLI ----------------------------------------------------------------------
+class DataNotFoundError(FLBError, FileNotFoundError):
+    """The client's local data (a file or a folder of files) is not where it was said to be."""
+
+    exit_code = 2
+

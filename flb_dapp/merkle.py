@@ -47,7 +47,9 @@ class RewardsTree:
 
 def build_rewards_tree(cumulative: Mapping[str, int]) -> RewardsTree:
     """Build the tree of cumulative rewards. Accounts with 0 are left out (nothing to claim)."""
-    amounts = {to_checksum_address(a): int(v) for a, v in cumulative.items() if int(v) > 0}
+    amounts: dict[str, int] = {
+        str(to_checksum_address(a)): int(v) for a, v in cumulative.items() if int(v) > 0
+    }
     accounts = sorted(amounts, key=lambda a: to_canonical_address(a))
     if not accounts:
         return RewardsTree(EMPTY_ROOT, {}, {})

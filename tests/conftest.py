@@ -14,4 +14,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 
+import torch
+
+# NOTE: the suite's models are tiny; on a 2-core machine one thread is several times faster than
+# two (they spend their time synchronising), and subprocesses get the same hint from OMP.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 pytest_plugins = ["tests.fixtures.nodes"]

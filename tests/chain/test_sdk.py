@@ -23,13 +23,20 @@ INITIAL = cid_of_bytes(b"initial")
 @pytest.fixture
 def system(accounts: Any) -> tuple[Coordinator, DeploymentRecord]:
     record = deploy_system(
-        accounts[0], initial_model_cid=INITIAL, oracle=accounts[1].address, round_duration=600,
-        reward_per_round=1_000, token_supply=10**6, fund_amount=5_000,
+        accounts[0],
+        initial_model_cid=INITIAL,
+        oracle=accounts[1].address,
+        round_duration=600,
+        reward_per_round=1_000,
+        token_supply=10**6,
+        fund_amount=5_000,
     )
     return Coordinator(record.coordinator), record
 
 
-def test_deploy_system_records_and_funds(system: tuple[Coordinator, DeploymentRecord], accounts: Any, chain: Any) -> None:
+def test_deploy_system_records_and_funds(
+    system: tuple[Coordinator, DeploymentRecord], accounts: Any, chain: Any
+) -> None:
     sdk, record = system
     assert record.chain_id == chain.chain_id
     assert record.abi_hash == abi_hash(COORDINATOR)
@@ -56,7 +63,9 @@ def test_record_round_trip_and_refusals(system: tuple[Coordinator, DeploymentRec
     assert existing_deployment(path) is None
 
 
-def test_round_lifecycle_through_the_sdk(system: tuple[Coordinator, DeploymentRecord], accounts: Any, chain: Any) -> None:
+def test_round_lifecycle_through_the_sdk(
+    system: tuple[Coordinator, DeploymentRecord], accounts: Any, chain: Any
+) -> None:
     sdk, _ = system
     a, b = accounts[2], accounts[3]
     sdk.register(a, b"\x01" * 32)
@@ -66,20 +75,37 @@ def test_round_lifecycle_through_the_sdk(system: tuple[Coordinator, DeploymentRe
     receipt = sdk.submit_update(b, 1, cid_b, 20)
     updates = sdk.updates(round_number=1)
     assert updates == [
-        UpdateRecord(1, a.address, cid_a, 10, updates[0].block_number, updates[0].transaction_hash, updates[0].log_index),
-        UpdateRecord(1, b.address, cid_b, 20, receipt.block_number, updates[1].transaction_hash, updates[1].log_index),
+        UpdateRecord(
+            1,
+            a.address,
+            cid_a,
+            10,
+            updates[0].block_number,
+            updates[0].transaction_hash,
+            updates[0].log_index,
+        ),
+        UpdateRecord(
+            1, b.address, cid_b, 20, receipt.block_number, updates[1].transaction_hash, updates[1].log_index
+        ),
     ]
     assert [r.client for r in sdk.registrations()] == [a.address, b.address]
     assert sdk.round_is_due(1)  # everyone submitted
 
     tree = build_rewards_tree({a.address: 600, b.address: 400})
-    request = FinalizeRequest(1, cid_of_bytes(b"global 1"), cid_of_bytes(b"report 1"), tree.root, 1_000, 0.75, 1.5)
+    request = FinalizeRequest(
+        1, cid_of_bytes(b"global 1"), cid_of_bytes(b"report 1"), tree.root, 1_000, 0.75, 1.5
+    )
     sdk.finalize_round(accounts[1], request)
     info = sdk.round(1)
     assert (info.finalized, info.metric, info.epsilon, info.rewards_root) == (True, 0.75, 1.5, tree.root_hex)
     assert (info.global_model_cid, info.report_cid) == (request.global_model_cid, request.report_cid)
     [event] = sdk.finalizations()
-    assert (event.round, event.global_model_cid, event.round_rewards, event.metric) == (1, request.global_model_cid, 1_000, 0.75)
+    assert (event.round, event.global_model_cid, event.round_rewards, event.metric) == (
+        1,
+        request.global_model_cid,
+        1_000,
+        0.75,
+    )
 
     sdk.claim(a, 600, tree.proofs[a.address])
     assert sdk.client(a.address).claimed == 600
@@ -87,7 +113,9 @@ def test_round_lifecycle_through_the_sdk(system: tuple[Coordinator, DeploymentRe
     assert [(c.client, c.amount) for c in sdk.claims()] == [(a.address, 600)]
 
 
-def test_preflight_refusals_send_nothing(system: tuple[Coordinator, DeploymentRecord], accounts: Any, chain: Any) -> None:
+def test_preflight_refusals_send_nothing(
+    system: tuple[Coordinator, DeploymentRecord], accounts: Any, chain: Any
+) -> None:
     sdk, _ = system
     a, outsider = accounts[2], accounts[8]
     sdk.register(a, b"\x01" * 32)
@@ -108,13 +136,16 @@ def test_preflight_refusals_send_nothing(system: tuple[Coordinator, DeploymentRe
     with pytest.raises(PreflightError, match="does not hold the oracle role"):
         sdk.finalize_round(a, request)
     sdk.register(accounts[3], b"\x03" * 32)
-    with pytest.raises(PreflightError, match="round 1 is not due: deadline .* 1 of 2 clients submitted"):
+    with pytest.raises(PreflightError, match=r"round 1 is not due: deadline .* 1 of 2 clients submitted"):
         sdk.finalize_round(accounts[1], request)
     chain.mine(deltatime=600)
     with pytest.raises(PreflightError, match=r"round 1 closed at .* wait for the oracle"):
         sdk.submit_update(accounts[3], 1, cid_of_bytes(b"late"), 1)
     with pytest.raises(PreflightError, match="exceed the budget of 1000"):
-        sdk.finalize_round(accounts[1], FinalizeRequest(1, request.global_model_cid, request.report_cid, b"\x00" * 32, 1_001, 0.5))
+        sdk.finalize_round(
+            accounts[1],
+            FinalizeRequest(1, request.global_model_cid, request.report_cid, b"\x00" * 32, 1_001, 0.5),
+        )
     assert a.nonce == nonce  # nothing was sent
     sdk.finalize_round(accounts[1], request)
     with pytest.raises(PreflightError, match="round 1 is already finalized"):
@@ -133,4 +164,6 @@ def test_shipped_artifacts_match_a_fresh_compile() -> None:
     for name in (COORDINATOR, REWARD_TOKEN):
         shipped = artifact_json(name)
         assert shipped["abi"] == build[name]["abi"], f"run `make compile`: {name} ABI drifted"
-        assert shipped["deploymentBytecode"] == build[name]["deploymentBytecode"], f"run `make compile`: {name}"
+        assert shipped["deploymentBytecode"] == build[name]["deploymentBytecode"], (
+            f"run `make compile`: {name}"
+        )

