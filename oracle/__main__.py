@@ -18,6 +18,23 @@ def _settings(config: str | None, network: str | None) -> Any:
     return load_settings(config, network=network)
 
 
+def settings_options(command: Any) -> Any:
+    """`--config` / `--network` after the subcommand too (`flb-oracle once --config f.yaml`)."""
+    command = click.option("--network", "sub_network", default=None, help="Overrides the group's --network.")(
+        command
+    )
+    return click.option("--config", "sub_config", default=None, help="Overrides the group's --config.")(
+        command
+    )
+
+
+def _resolve(ctx: click.Context, sub_config: str | None, sub_network: str | None) -> Any:
+    if sub_config is None and sub_network is None:
+        return ctx.obj
+    parent = ctx.parent.params if ctx.parent else {}
+    return _settings(sub_config or parent.get("config"), sub_network or parent.get("network"))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config", "config", default=None, help="YAML settings file (default: flb.yaml or $FLB_CONFIG)."
@@ -37,11 +54,13 @@ def cli(ctx: click.Context, config: str | None, network: str | None, verbose: bo
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the processed rounds as JSON.")
-@click.pass_obj
-def once(settings: Any, as_json: bool) -> None:
+@settings_options
+@click.pass_context
+def once(ctx: click.Context, as_json: bool, sub_config: str | None, sub_network: str | None) -> None:
     """Process every round that is due now, then exit."""
     from oracle.service import open_oracle, summarize
 
+    settings = _resolve(ctx, sub_config, sub_network)
     with open_oracle(settings) as oracle:
         done = [summarize(p) for p in oracle.run_once()]
     if as_json:
@@ -56,11 +75,13 @@ def once(settings: Any, as_json: bool) -> None:
 
 
 @cli.command()
-@click.pass_obj
-def run(settings: Any) -> None:
+@settings_options
+@click.pass_context
+def run(ctx: click.Context, sub_config: str | None, sub_network: str | None) -> None:
     """Run the service: check every interval, finalize due rounds, serve the control endpoint."""
     from oracle.service import OracleService, open_oracle
 
+    settings = _resolve(ctx, sub_config, sub_network)
     with open_oracle(settings) as oracle:
         OracleService(oracle, settings).run()
 
@@ -68,8 +89,11 @@ def run(settings: Any) -> None:
 @cli.command()
 @click.argument("round_number", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.pass_obj
-def verify(settings: Any, round_number: int, as_json: bool) -> None:
+@settings_options
+@click.pass_context
+def verify(
+    ctx: click.Context, round_number: int, as_json: bool, sub_config: str | None, sub_network: str | None
+) -> None:
     """Recompute ROUND_NUMBER from the chain and the store alone and compare."""
     from flb_dapp.audit import verify_round
     from flb_dapp.chain.coordinator import Coordinator
@@ -78,6 +102,7 @@ def verify(settings: Any, round_number: int, as_json: bool) -> None:
     from flb_dapp.storage.factory import open_store
     from flb_dapp.taskspec import make_evaluator
 
+    settings = _resolve(ctx, sub_config, sub_network)
     with connect(settings.network):
         record = DeploymentRecord.load(settings.deployment)
         scorer = make_evaluator(settings.task, settings.cache_dir)

@@ -18,7 +18,7 @@ KEEP = ("contractName", "sourceId", "abi", "deploymentBytecode", "runtimeBytecod
 
 def main() -> int:
     build = json.loads((ROOT / ".build" / "__local__.json").read_text())
-    out = ROOT / "flb_dapp" / "chain" / "artifacts"
+    out = ROOT / "flb_dapp" / "chain" / "compiled"
     out.mkdir(parents=True, exist_ok=True)
     for name in CONTRACTS:
         contract_type = build["contractTypes"][name]

@@ -51,7 +51,7 @@ def load_account(
             raise WalletError(f"no test account {name!r}; use test:0 .. test:9") from exc
     try:
         account = accounts.load(name)
-    except Exception as exc:  # noqa: BLE001 - Ape raises a bare AccountsError for unknown aliases
+    except Exception as exc:
         raise WalletError(f"no account named {name!r}; create one with `flb account new {name}`") from exc
     if password is not None:
         try:
@@ -59,6 +59,6 @@ def load_account(
                 account.set_autosign(True, passphrase=password)
             else:
                 account.unlock(passphrase=password)
-        except Exception as exc:  # noqa: BLE001 - Ape raises InvalidPasswordError, a bare AccountsError
+        except Exception as exc:
             raise WalletError(f"wrong password for account {name!r}") from exc
     return account

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parent / "compiled"
 COORDINATOR = "FLBCoordinator"
 REWARD_TOKEN = "FLBRewardToken"
 

@@ -70,7 +70,7 @@ class Coordinator:
         self.address = to_checksum_address(address)
         try:
             code = chain.provider.get_code(self.address)
-        except Exception as exc:  # noqa: BLE001 - any provider failure means the node is unusable
+        except Exception as exc:
             raise ChainUnavailableError(f"cannot reach the chain node: {exc}") from exc
         if not code:
             raise ChainError(f"no contract at {self.address} on chain {chain.chain_id}; deploy first")

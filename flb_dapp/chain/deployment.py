@@ -69,7 +69,7 @@ def _network_choice(provider: Any) -> str:
     if provider.network.name == "custom":
         try:
             return str(provider.uri)
-        except Exception:  # noqa: BLE001 - not every provider has a URI
+        except Exception:
             pass
     return str(provider.network.choice)
 

@@ -20,14 +20,20 @@ def connect(network: str) -> Iterator[Any]:
     from ape import networks
 
     active = networks.active_provider
-    if active is not None and active.is_connected and network in (active.network_choice, getattr(active, "uri", None)):
+    if (
+        active is not None
+        and active.is_connected
+        and network in (active.network_choice, getattr(active, "uri", None))
+    ):
         yield active
         return
     try:
         context = networks.parse_network_choice(network)
         provider = context.__enter__()
-    except Exception as exc:  # noqa: BLE001 - Ape raises several unrelated types for a dead node
-        raise ChainUnavailableError(f"cannot reach the chain node at {network}; is it running? ({exc})") from exc
+    except Exception as exc:
+        raise ChainUnavailableError(
+            f"cannot reach the chain node at {network}; is it running? ({exc})"
+        ) from exc
     try:
         yield provider
     finally:

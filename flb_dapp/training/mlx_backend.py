@@ -147,7 +147,8 @@ def train_client_mlx(
             mx.eval(model.parameters(), optimizer.state, loss)
             losses.append(loss.item())
         metrics = {"train_loss": float(np.mean(losses)), "steps": float(len(losses))}
-    trained = {k: np.array(v) for k, v in tree_flatten(model.trainable_parameters())}
+    flat: list[tuple[str, Any]] = list(tree_flatten(model.trainable_parameters()))  # type: ignore[arg-type]
+    trained = {k: np.array(v) for k, v in flat}
     meta = {"round": round, "client": client, "num_samples": len(examples)}
     adapter = mlx_to_peft(trained, scale, global_adapter.metadata.base_model, **meta)
     adapter.metadata = adapter.metadata.with_(target_modules=global_adapter.metadata.target_modules)

@@ -1,0 +1,151 @@
+"""`flb simulate`: deploy, register N clients, and run R real federated rounds in one process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+STRATEGY_NAMES = ["fedavg", "median", "trimmed-mean", "multi-krum"]
+
+
+def strategy_spec(
+    name: str, dp: str, clip_norm: float | None, noise_multiplier: float | None, malicious: int
+) -> dict[str, Any]:
+    """The oracle's strategy setting for these flags (validated by building it once)."""
+    from flb_dapp.aggregation import make_strategy
+
+    spec: dict[str, Any] = {"name": name}
+    if name == "multi-krum":
+        spec["num_malicious"] = malicious
+    if dp != "none":
+        spec["dp"] = dp
+        spec["noise_multiplier"] = 1.0 if noise_multiplier is None else noise_multiplier
+        if dp == "fixed":
+            spec["clip_norm"] = 1.0 if clip_norm is None else clip_norm
+    params = {k: v for k, v in spec.items() if k != "name"}
+    make_strategy(name, **params)
+    return spec
+
+
+@click.command("simulate")
+@click.option("--clients", default=3, show_default=True, help="Number of data owners.")
+@click.option("--rounds", default=3, show_default=True, help="Number of federated rounds.")
+@click.option(
+    "--model", default="tiny", show_default=True, help="tiny, smollm2, or a Hugging Face model path/id."
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGY_NAMES),
+    default="fedavg",
+    show_default=True,
+    help="Aggregation rule the oracle uses.",
+)
+@click.option(
+    "--dp",
+    type=click.Choice(["none", "fixed", "adaptive"]),
+    default="none",
+    show_default=True,
+    help="Server-side differential privacy (clipping + Gaussian noise).",
+)
+@click.option("--clip-norm", type=float, default=None, help="Clip norm C for --dp fixed (default 1.0).")
+@click.option(
+    "--noise-multiplier", type=float, default=None, help="Noise multiplier z for --dp (default 1.0)."
+)
+@click.option("--malicious", default=0, show_default=True, help="Clients that send poisoned updates.")
+@click.option("--steps", default=50, show_default=True, help="Local training steps per client per round.")
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the task split, the LoRA init and training."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/simulate"),
+    show_default=True,
+    help="Run folder: reports, summary.json, plot.png.",
+)
+@click.option(
+    "--network",
+    default="ethereum:local:test",
+    show_default=True,
+    help="Ape's embedded chain, or a dev node's RPC URI (anvil) to keep the chain after the run.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+def simulate(
+    clients: int,
+    rounds: int,
+    model: str,
+    strategy: str,
+    dp: str,
+    clip_norm: float | None,
+    noise_multiplier: float | None,
+    malicious: int,
+    steps: int,
+    seed: int,
+    out: Path,
+    network: str,
+    as_json: bool,
+) -> None:
+    """Run a whole federation in one process on the embedded chain and the local store."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from flb_dapp.chain.deployment import TOKEN_DECIMALS
+    from flb_dapp.chain.network import connect
+    from flb_dapp.simulation import RoundRow, SimulationConfig, run_simulation
+
+    if clients < 1 or rounds < 1:
+        raise click.BadParameter("--clients and --rounds must be at least 1")
+    if not 0 <= malicious < clients:
+        raise click.BadParameter(f"--malicious must be between 0 and {clients - 1}")
+    config = SimulationConfig(
+        clients=clients,
+        rounds=rounds,
+        model=model,
+        malicious=malicious,
+        seed=seed,
+        steps=steps,
+        out=out,
+        network=network,
+        strategy=strategy_spec(strategy, dp, clip_norm, noise_multiplier, malicious),
+    )
+    console = Console(stderr=as_json)
+    table = Table(
+        title=f"FLB simulation: {clients} clients, {rounds} rounds, {strategy}"
+        + (f", dp={dp}" if dp != "none" else "")
+        + (f", {malicious} malicious" if malicious else "")
+    )
+    for column in ("round", "accuracy", "loss", "ok/rej", "gas", "epsilon", "rewards per client (FLBR)"):
+        table.add_column(column, justify="right" if column != "rewards per client (FLBR)" else "left")
+
+    def show(row: RoundRow) -> None:
+        rewards = " / ".join(f"{a / TOKEN_DECIMALS:.1f}" for _, a in sorted(row.rewards.items()))
+        table.add_row(
+            str(row.round),
+            f"{row.accuracy:.3f}",
+            f"{row.loss:.3f}",
+            f"{row.accepted}/{row.rejected}",
+            f"{row.finalize_gas:,}",
+            f"{row.epsilon:.3g}",
+            rewards,
+        )
+        console.print(
+            f"round {row.round}: accuracy {row.accuracy:.3f}, loss {row.loss:.3f}, "
+            f"{row.accepted} accepted, {row.rejected} rejected, gas {row.finalize_gas:,}"
+        )
+
+    where = "Ape's embedded chain" if network == "ethereum:local:test" else network
+    console.print(f"deploying on {where}; run folder {out}", soft_wrap=True)
+    with connect(network):
+        summary = run_simulation(config, on_round=show)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    console.print(table)
+    # Plain lines: paths must stay whole for users and scripts, whatever the terminal width.
+    click.echo(f"accuracy {summary['initial_accuracy']:.3f} -> {summary['rounds'][-1]['accuracy']:.3f}")
+    click.echo(f"summary: {out / 'summary.json'}")
+    click.echo(f"plot:    {out / 'plot.png'}")
+    click.echo(f"reports: {out / 'reports'}")
