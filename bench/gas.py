@@ -31,8 +31,13 @@ def measure(clients_in_round: int, accounts: list, deployer, oracle) -> dict[str
     from flb_dapp.merkle import build_rewards_tree
 
     record = deploy_system(
-        deployer, initial_model_cid=cid(b"initial"), oracle=oracle.address, round_duration=3600,
-        reward_per_round=10**21, token_supply=10**24, fund_amount=10**23,
+        deployer,
+        initial_model_cid=cid(b"initial"),
+        oracle=oracle.address,
+        round_duration=3600,
+        reward_per_round=10**21,
+        token_supply=10**24,
+        fund_amount=10**23,
     )
     sdk = Coordinator(record.coordinator)
     clients = accounts[:clients_in_round]
@@ -47,10 +52,13 @@ def measure(clients_in_round: int, accounts: list, deployer, oracle) -> dict[str
     shares = [budget // len(clients)] * len(clients)
     shares[-1] += budget - sum(shares)
     tree = build_rewards_tree({c.address: share for c, share in zip(clients, shares, strict=True)})
-    request = FinalizeRequest(1, cid(b"global"), cid(b"report"), tree.root, sum(tree.amounts.values()), 0.6125, 1.25)
+    request = FinalizeRequest(
+        1, cid(b"global"), cid(b"report"), tree.root, sum(tree.amounts.values()), 0.6125, 1.25
+    )
     finalize_gas = sdk.finalize_round(oracle, request).gas_used
     claim_gas = [
-        sdk.claim(c, tree.amounts[c.address], tree.proofs[c.address]).gas_used for c in clients[: min(5, len(clients))]
+        sdk.claim(c, tree.amounts[c.address], tree.proofs[c.address]).gas_used
+        for c in clients[: min(5, len(clients))]
     ]
     return {
         "register": max(register_gas),
@@ -84,7 +92,9 @@ def main() -> None:
         and len(set(summary["finalizeRound"].values())) == 1
         and summary["claim"] <= 90_000
     )
-    print(f"targets met: {targets_met} (prototype: 120,859-205,114 per upload + 33,442-50,823 per client score)")
+    print(
+        f"targets met: {targets_met} (prototype: 120,859-205,114 per upload + 33,442-50,823 per client score)"
+    )
     print(json.dumps(summary))
 
 

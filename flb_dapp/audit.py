@@ -53,7 +53,9 @@ def read_round_inputs(
     inherited: dict[str, Any] = {}
     if round_number > 1:
         if not previous.report_cid:
-            raise RoundError(f"round {round_number - 1} is not finalized; round {round_number} cannot be computed")
+            raise RoundError(
+                f"round {round_number - 1} is not finalized; round {round_number} cannot be computed"
+            )
         inherited = inputs_after(load_report(store, previous.report_cid))
     updates = [
         UpdateRef(u.client, u.cid, u.num_samples)
@@ -82,7 +84,13 @@ class VerifyResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"round": self.round, "ok": self.ok, "exact": self.exact, "checks": self.checks, "notes": self.notes}
+        return {
+            "round": self.round,
+            "ok": self.ok,
+            "exact": self.exact,
+            "checks": self.checks,
+            "notes": self.notes,
+        }
 
 
 class _ReplayJournal(MemoryJournal):
@@ -113,18 +121,24 @@ def verify_round(
     settings = RoundSettings(**settings_data)
     task = TaskSpec.from_dict(report["task"])
     inputs = read_round_inputs(
-        coordinator, store, round_number, task, start_block=start_block, budget=int(report["rewards"]["budget"])
+        coordinator,
+        store,
+        round_number,
+        task,
+        start_block=start_block,
+        budget=int(report["rewards"]["budget"]),
     )
     unfetchable = {
-        d["client"]: d["reason"] for d in report["inputs"]
+        d["client"]: d["reason"]
+        for d in report["inputs"]
         if not d["accepted"] and str(d["reason"]).startswith(UNFETCHABLE_PREFIXES)
     }
     computation = RoundComputation(inputs, settings, store, scorer, _ReplayJournal(unfetchable))
     result = VerifyResult(round=round_number, ok=False, exact=not report["privacy"]["server_noise"])
     checks = result.checks
-    checks["inputs"] = [
-        (d["client"], d["cid"], d["num_samples"]) for d in report["inputs"]
-    ] == [(u.client, u.cid, u.num_samples) for u in inputs.updates]
+    checks["inputs"] = [(d["client"], d["cid"], d["num_samples"]) for d in report["inputs"]] == [
+        (u.client, u.cid, u.num_samples) for u in inputs.updates
+    ]
     decisions = computation.step("validate")["decisions"]
     checks["decisions"] = [(d["client"], d["accepted"]) for d in decisions] == [
         (d["client"], d["accepted"]) for d in report["inputs"]

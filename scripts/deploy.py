@@ -31,17 +31,41 @@ def _tokens(value: str) -> int:
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy the FLB contracts")
-@click.option("--account", default=None, help="Ape account alias of the deployer (default test:0 on local chains).")
-@click.option("--password-file", type=click.Path(dir_okay=False), help="File whose first line unlocks --account.")
+@click.option(
+    "--account", default=None, help="Ape account alias of the deployer (default test:0 on local chains)."
+)
+@click.option(
+    "--password-file", type=click.Path(dir_okay=False), help="File whose first line unlocks --account."
+)
 @click.option("--oracle", default=None, help="Address granted the oracle role (default: the deployer).")
-@click.option("--initial-model-cid", default=None, help="CID of the initial global adapter round 1 trains from.")
-@click.option("--initial-model", type=click.Path(exists=True, dir_okay=False), help="Adapter file to store and use as the initial model.")
-@click.option("--store", default=".flb/store", show_default=True, help="Store (folder or Kubo RPC URL) for --initial-model.")
+@click.option(
+    "--initial-model-cid", default=None, help="CID of the initial global adapter round 1 trains from."
+)
+@click.option(
+    "--initial-model",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Adapter file to store and use as the initial model.",
+)
+@click.option(
+    "--store",
+    default=".flb/store",
+    show_default=True,
+    help="Store (folder or Kubo RPC URL) for --initial-model.",
+)
 @click.option("--round-duration", default=3600, show_default=True, help="Seconds each round stays open.")
-@click.option("--reward-per-round", default="1000", show_default=True, help="Reward tokens the oracle may allocate per round.")
-@click.option("--token-supply", default="1000000", show_default=True, help="Reward tokens minted to the deployer.")
+@click.option(
+    "--reward-per-round",
+    default="1000",
+    show_default=True,
+    help="Reward tokens the oracle may allocate per round.",
+)
+@click.option(
+    "--token-supply", default="1000000", show_default=True, help="Reward tokens minted to the deployer."
+)
 @click.option("--fund", default=None, help="Reward tokens moved into the pool (default: 100 rounds' worth).")
-@click.option("--records", default=str(DEFAULT_RECORD_DIR), show_default=True, help="Folder of deployment records.")
+@click.option(
+    "--records", default=str(DEFAULT_RECORD_DIR), show_default=True, help="Folder of deployment records."
+)
 @click.option("--force", is_flag=True, help="Deploy even if a deployment exists on this chain.")
 def cli(
     provider: object,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import ape
-import pytest
 
 from flb_dapp.merkle import build_rewards_tree
 from tests.contracts.conftest import (
@@ -28,10 +27,14 @@ def role(coordinator: Any, name: str) -> bytes:
 
 def submit_all(coordinator: Any, clients: list[Any], round_number: int = 1) -> None:
     for i, client in enumerate(clients):
-        coordinator.submitUpdate(round_number, raw_cid(f"update {round_number} {i}".encode()), 10 + i, sender=client)
+        coordinator.submitUpdate(
+            round_number, raw_cid(f"update {round_number} {i}".encode()), 10 + i, sender=client
+        )
 
 
-def finalize(coordinator: Any, oracle: Any, round_number: int, root: bytes, rewards: int, metric: int = 500_000) -> Any:
+def finalize(
+    coordinator: Any, oracle: Any, round_number: int, root: bytes, rewards: int, metric: int = 500_000
+) -> Any:
     return coordinator.finalizeRound(
         round_number,
         raw_cid(f"global {round_number}".encode()),
@@ -45,7 +48,9 @@ def finalize(coordinator: Any, oracle: Any, round_number: int, root: bytes, rewa
 
 
 # --- deployment -----------------------------------------------------------------------------------
-def test_constructor_opens_round_one_from_the_initial_model(coordinator: Any, owner: Any, oracle: Any, chain: Any) -> None:
+def test_constructor_opens_round_one_from_the_initial_model(
+    coordinator: Any, owner: Any, oracle: Any, chain: Any
+) -> None:
     receipt = chain.get_receipt(coordinator.txn_hash)
     opened_at = chain.blocks[receipt.block_number].timestamp
     assert coordinator.currentRound() == 1
@@ -66,11 +71,17 @@ def test_constructor_opens_round_one_from_the_initial_model(coordinator: Any, ow
     ]
 
 
-def test_constructor_refuses_zero_duration_and_bad_cid(project: Any, owner: Any, oracle: Any, token: Any) -> None:
+def test_constructor_refuses_zero_duration_and_bad_cid(
+    project: Any, owner: Any, oracle: Any, token: Any
+) -> None:
     with ape.reverts(project.FLBCoordinator.CoordinatorInvalidRoundDuration, roundDuration=0):
-        owner.deploy(project.FLBCoordinator, token, owner, oracle, INITIAL_CID, 0, REWARD_PER_ROUND, gas=3_000_000)
+        owner.deploy(
+            project.FLBCoordinator, token, owner, oracle, INITIAL_CID, 0, REWARD_PER_ROUND, gas=3_000_000
+        )
     with ape.reverts(project.FLBCoordinator.CoordinatorInvalidCid, cid=b"\x12\x20" + b"\x00" * 32):
-        owner.deploy(project.FLBCoordinator, token, owner, oracle, b"\x12\x20" + b"\x00" * 32, 60, 1, gas=3_000_000)
+        owner.deploy(
+            project.FLBCoordinator, token, owner, oracle, b"\x12\x20" + b"\x00" * 32, 60, 1, gas=3_000_000
+        )
 
 
 def test_fund_rewards_moves_tokens_and_emits(coordinator: Any, token: Any, owner: Any) -> None:
@@ -94,7 +105,11 @@ def test_register_records_the_commitment(coordinator: Any, clients: list[Any]) -
     ]
     info = coordinator.clientInfo(client)
     assert (info.registered, info.banned, info.lastSubmittedRound, info.submissions, info.claimed) == (
-        True, False, 0, 0, 0,
+        True,
+        False,
+        0,
+        0,
+        0,
     )
     assert info.datasetCommitment == commitment("a")
     assert coordinator.ownerOfCommitment(commitment("a")) == client
@@ -105,7 +120,9 @@ def test_register_refuses_duplicates(coordinator: Any, clients: list[Any]) -> No
     coordinator.register(commitment("a"), sender=clients[0])
     with ape.reverts(coordinator.CoordinatorAlreadyRegistered, client=clients[0]):
         coordinator.register(commitment("b"), sender=clients[0])
-    with ape.reverts(coordinator.CoordinatorCommitmentTaken, datasetCommitment=commitment("a"), owner=clients[0]):
+    with ape.reverts(
+        coordinator.CoordinatorCommitmentTaken, datasetCommitment=commitment("a"), owner=clients[0]
+    ):
         coordinator.register(commitment("a"), sender=clients[1])
     with ape.reverts(coordinator.CoordinatorInvalidCommitment):
         coordinator.register(b"\x00" * 32, sender=clients[1])
@@ -116,7 +133,9 @@ def test_register_refuses_duplicates(coordinator: Any, clients: list[Any]) -> No
 def test_submit_update_emits_and_counts(coordinator: Any, registered: list[Any]) -> None:
     cid = raw_cid(b"update")
     receipt = coordinator.submitUpdate(1, cid, 42, sender=registered[0])
-    assert receipt.events == [coordinator.UpdateSubmitted(round=1, client=registered[0], cid=cid, numSamples=42)]
+    assert receipt.events == [
+        coordinator.UpdateSubmitted(round=1, client=registered[0], cid=cid, numSamples=42)
+    ]
     assert coordinator.roundInfo(1).submissions == 1
     assert coordinator.hasSubmitted(registered[0], 1)
     assert not coordinator.hasSubmitted(registered[1], 1)
@@ -144,7 +163,9 @@ def test_submit_update_rules(coordinator: Any, registered: list[Any], outsider: 
         coordinator.submitUpdate(1, cid, 1, sender=registered[1])
 
 
-def test_banned_client_cannot_submit_and_is_not_active(coordinator: Any, registered: list[Any], owner: Any, outsider: Any) -> None:
+def test_banned_client_cannot_submit_and_is_not_active(
+    coordinator: Any, registered: list[Any], owner: Any, outsider: Any
+) -> None:
     receipt = coordinator.setClientBanned(registered[0], True, sender=owner)
     assert receipt.events == [coordinator.ClientBanStatusChanged(client=registered[0], banned=True)]
     assert coordinator.activeClients() == 2
@@ -154,11 +175,17 @@ def test_banned_client_cannot_submit_and_is_not_active(coordinator: Any, registe
     assert coordinator.activeClients() == 3
     with ape.reverts(coordinator.CoordinatorNotRegistered, client=outsider):
         coordinator.setClientBanned(outsider, True, sender=owner)
-    with ape.reverts(coordinator.AccessControlUnauthorizedAccount, account=outsider, neededRole=role(coordinator, "DEFAULT_ADMIN_ROLE")):
+    with ape.reverts(
+        coordinator.AccessControlUnauthorizedAccount,
+        account=outsider,
+        neededRole=role(coordinator, "DEFAULT_ADMIN_ROLE"),
+    ):
         coordinator.setClientBanned(registered[0], True, sender=outsider)
 
 
-def test_pause_stops_register_submit_and_claim(coordinator: Any, registered: list[Any], owner: Any, clients: list[Any]) -> None:
+def test_pause_stops_register_submit_and_claim(
+    coordinator: Any, registered: list[Any], owner: Any, clients: list[Any]
+) -> None:
     receipt = coordinator.pause(sender=owner)
     assert receipt.events == [coordinator.Paused(account=owner)]
     with ape.reverts(coordinator.EnforcedPause):
@@ -173,23 +200,35 @@ def test_pause_stops_register_submit_and_claim(coordinator: Any, registered: lis
 
 
 # --- finalization -----------------------------------------------------------------------------------
-def test_finalize_only_by_the_oracle(coordinator: Any, registered: list[Any], outsider: Any, chain: Any) -> None:
+def test_finalize_only_by_the_oracle(
+    coordinator: Any, registered: list[Any], outsider: Any, chain: Any
+) -> None:
     chain.mine(deltatime=DURATION)
-    with ape.reverts(coordinator.AccessControlUnauthorizedAccount, account=outsider, neededRole=role(coordinator, "ORACLE_ROLE")):
+    with ape.reverts(
+        coordinator.AccessControlUnauthorizedAccount,
+        account=outsider,
+        neededRole=role(coordinator, "ORACLE_ROLE"),
+    ):
         finalize(coordinator, outsider, 1, b"\x00" * 32, 0)
 
 
-def test_finalize_waits_for_deadline_or_everyone(coordinator: Any, registered: list[Any], oracle: Any) -> None:
+def test_finalize_waits_for_deadline_or_everyone(
+    coordinator: Any, registered: list[Any], oracle: Any
+) -> None:
     deadline = coordinator.roundInfo(1).deadline
     submit_all(coordinator, registered[:2])
-    with ape.reverts(coordinator.CoordinatorRoundNotDue, round=1, deadline=deadline, submissions=2, activeClients=3):
+    with ape.reverts(
+        coordinator.CoordinatorRoundNotDue, round=1, deadline=deadline, submissions=2, activeClients=3
+    ):
         finalize(coordinator, oracle, 1, b"\x00" * 32, 0)
     coordinator.submitUpdate(1, raw_cid(b"last"), 5, sender=registered[2])
     finalize(coordinator, oracle, 1, b"\x00" * 32, 0)
     assert coordinator.currentRound() == 2
 
 
-def test_finalize_after_deadline_records_everything(coordinator: Any, registered: list[Any], oracle: Any, chain: Any) -> None:
+def test_finalize_after_deadline_records_everything(
+    coordinator: Any, registered: list[Any], oracle: Any, chain: Any
+) -> None:
     submit_all(coordinator, registered[:1])
     chain.mine(deltatime=DURATION)
     root = b"\xab" * 32
@@ -197,14 +236,23 @@ def test_finalize_after_deadline_records_everything(coordinator: Any, registered
     finalized_at = chain.blocks[receipt.block_number].timestamp
     assert receipt.events == [
         coordinator.RoundFinalized(
-            round=1, globalModelCid=GLOBAL_1, reportCid=REPORT_1, rewardsRoot=root,
-            roundRewards=700, metricPpm=612_500, epsilonMicros=1_250_000,
+            round=1,
+            globalModelCid=GLOBAL_1,
+            reportCid=REPORT_1,
+            rewardsRoot=root,
+            roundRewards=700,
+            metricPpm=612_500,
+            epsilonMicros=1_250_000,
         ),
         coordinator.RoundOpened(round=2, deadline=finalized_at + DURATION),
     ]
     info = coordinator.roundInfo(1)
     assert (info.round, info.finalizedAt, info.submissions, info.metricPpm, info.epsilonMicros) == (
-        1, finalized_at, 1, 612_500, 1_250_000,
+        1,
+        finalized_at,
+        1,
+        612_500,
+        1_250_000,
     )
     assert (info.globalModelCid, info.reportCid, info.rewardsRoot) == (GLOBAL_1, REPORT_1, root)
     assert coordinator.latestGlobalModelCid() == GLOBAL_1
@@ -212,7 +260,9 @@ def test_finalize_after_deadline_records_everything(coordinator: Any, registered
     assert coordinator.rewardTotals() == (FUNDING, 700, 0)
 
 
-def test_finalize_exactly_once_and_in_order(coordinator: Any, registered: list[Any], oracle: Any, chain: Any) -> None:
+def test_finalize_exactly_once_and_in_order(
+    coordinator: Any, registered: list[Any], oracle: Any, chain: Any
+) -> None:
     chain.mine(deltatime=DURATION)
     with ape.reverts(coordinator.CoordinatorWrongRound, given=2, current=1):
         finalize(coordinator, oracle, 2, b"\x00" * 32, 0)
@@ -221,10 +271,16 @@ def test_finalize_exactly_once_and_in_order(coordinator: Any, registered: list[A
         finalize(coordinator, oracle, 1, b"\x00" * 32, 0)
 
 
-def test_finalize_budget_pool_metric_and_cid_checks(project: Any, owner: Any, oracle: Any, token: Any, chain: Any) -> None:
+def test_finalize_budget_pool_metric_and_cid_checks(
+    project: Any, owner: Any, oracle: Any, token: Any, chain: Any
+) -> None:
     coordinator = deploy_coordinator(project, owner, oracle, token, funding=100)
     chain.mine(deltatime=DURATION)
-    with ape.reverts(coordinator.CoordinatorRewardsExceedBudget, roundRewards=REWARD_PER_ROUND + 1, rewardPerRound=REWARD_PER_ROUND):
+    with ape.reverts(
+        coordinator.CoordinatorRewardsExceedBudget,
+        roundRewards=REWARD_PER_ROUND + 1,
+        rewardPerRound=REWARD_PER_ROUND,
+    ):
         finalize(coordinator, oracle, 1, b"\x00" * 32, REWARD_PER_ROUND + 1)
     with ape.reverts(coordinator.CoordinatorPoolUnderfunded, roundRewards=101, available=100):
         finalize(coordinator, oracle, 1, b"\x00" * 32, 101)
@@ -234,12 +290,18 @@ def test_finalize_budget_pool_metric_and_cid_checks(project: Any, owner: Any, or
         coordinator.finalizeRound(1, b"\x01", REPORT_1, b"\x00" * 32, 0, 0, 0, sender=oracle)
 
 
-def test_set_round_parameters(coordinator: Any, owner: Any, outsider: Any, registered: list[Any], oracle: Any, chain: Any) -> None:
+def test_set_round_parameters(
+    coordinator: Any, owner: Any, outsider: Any, registered: list[Any], oracle: Any, chain: Any
+) -> None:
     receipt = coordinator.setRoundParameters(60, 5, sender=owner)
     assert receipt.events == [coordinator.RoundParametersUpdated(roundDuration=60, rewardPerRound=5)]
     with ape.reverts(coordinator.CoordinatorInvalidRoundDuration, roundDuration=0):
         coordinator.setRoundParameters(0, 5, sender=owner)
-    with ape.reverts(coordinator.AccessControlUnauthorizedAccount, account=outsider, neededRole=role(coordinator, "DEFAULT_ADMIN_ROLE")):
+    with ape.reverts(
+        coordinator.AccessControlUnauthorizedAccount,
+        account=outsider,
+        neededRole=role(coordinator, "DEFAULT_ADMIN_ROLE"),
+    ):
         coordinator.setRoundParameters(60, 5, sender=outsider)
     chain.mine(deltatime=DURATION)
     receipt = finalize(coordinator, oracle, 1, b"\x00" * 32, 5)
@@ -247,7 +309,9 @@ def test_set_round_parameters(coordinator: Any, owner: Any, outsider: Any, regis
     assert coordinator.roundInfo(2).deadline == opened + 60
 
 
-def test_oracle_role_can_be_granted_and_revoked(coordinator: Any, owner: Any, outsider: Any, chain: Any) -> None:
+def test_oracle_role_can_be_granted_and_revoked(
+    coordinator: Any, owner: Any, outsider: Any, chain: Any
+) -> None:
     oracle_role = role(coordinator, "ORACLE_ROLE")
     receipt = coordinator.grantRole(oracle_role, outsider, sender=owner)
     assert receipt.events == [coordinator.RoleGranted(role=oracle_role, account=outsider, sender=owner)]
@@ -260,7 +324,9 @@ def test_oracle_role_can_be_granted_and_revoked(coordinator: Any, owner: Any, ou
 
 
 # --- claims -----------------------------------------------------------------------------------------
-def test_cumulative_claims(coordinator: Any, registered: list[Any], oracle: Any, token: Any, chain: Any) -> None:
+def test_cumulative_claims(
+    coordinator: Any, registered: list[Any], oracle: Any, token: Any, chain: Any
+) -> None:
     a, b, c = registered
     submit_all(coordinator, registered)
     first = build_rewards_tree({a.address: 300, b.address: 200})
@@ -293,7 +359,9 @@ def test_cumulative_claims(coordinator: Any, registered: list[Any], oracle: Any,
         coordinator.claim(300, first.proofs[a.address], sender=a)
 
 
-def test_claims_can_never_exceed_the_declared_allocation(coordinator: Any, registered: list[Any], oracle: Any, chain: Any) -> None:
+def test_claims_can_never_exceed_the_declared_allocation(
+    coordinator: Any, registered: list[Any], oracle: Any, chain: Any
+) -> None:
     a, b, _ = registered
     chain.mine(deltatime=DURATION)
     tree = build_rewards_tree({a.address: 300, b.address: 300})

@@ -24,9 +24,22 @@ def fresh_anvil() -> AnvilNode:
 
 def test_contract_suite_passes_on_anvil(fresh_anvil: AnvilNode) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/contracts/test_coordinator.py", "-q", "-p", "no:cacheprovider",
-         "--network", fresh_anvil.uri],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/contracts/test_coordinator.py",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--network",
+            fresh_anvil.uri,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 0, result.stdout[-4000:]
@@ -37,11 +50,31 @@ def test_ape_run_deploy_on_anvil_and_rerun_says_it_exists(fresh_anvil: AnvilNode
     ape = str(Path(sys.executable).with_name("ape"))
     model = tmp_path / "initial.safetensors"
     model.write_bytes(b"stand-in initial adapter bytes")
-    common = ["--network", fresh_anvil.uri, "--records", str(tmp_path / "deployments"), "--round-duration", "600"]
+    common = [
+        "--network",
+        fresh_anvil.uri,
+        "--records",
+        str(tmp_path / "deployments"),
+        "--round-duration",
+        "600",
+    ]
     first = subprocess.run(
-        [ape, "run", "deploy", *common, "--initial-model", str(model), "--store", str(tmp_path / "store"),
-         "--oracle", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            ape,
+            "run",
+            "deploy",
+            *common,
+            "--initial-model",
+            str(model),
+            "--store",
+            str(tmp_path / "store"),
+            "--oracle",
+            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert first.returncode == 0, first.stdout + first.stderr
     record = json.loads((tmp_path / "deployments" / "31337.json").read_text())
@@ -52,8 +85,13 @@ def test_ape_run_deploy_on_anvil_and_rerun_says_it_exists(fresh_anvil: AnvilNode
     assert record["initial_model_cid"] == "bafkreifayhvop2bccuibi4rfjrz6pmz6qf35cf6yctc3o6l6ja2gayg5ai"
     assert (tmp_path / "store").is_dir()
 
-    second = subprocess.run([ape, "run", "deploy", *common, "--initial-model-cid", record["initial_model_cid"]],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(
+        [ape, "run", "deploy", *common, "--initial-model-cid", record["initial_model_cid"]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"FLB is already deployed on chain 31337: coordinator {record['coordinator']}" in second.stdout
     assert json.loads((tmp_path / "deployments" / "31337.json").read_text()) == record

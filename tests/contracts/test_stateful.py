@@ -3,8 +3,6 @@ against a fresh coordinator and checks the contract against a plain Python model
 
 from __future__ import annotations
 
-from typing import Any
-
 import ape
 import pytest
 from hypothesis import HealthCheck, settings
@@ -63,7 +61,9 @@ class CoordinatorMachine(RuleBasedStateMachine):
         cid = raw_cid(f"{self.round}:{i}".encode())
         # NOTE: the contract checks the deadline first, then registration, then duplicates.
         if self._now() >= self._deadline():
-            with ape.reverts(self.coordinator.CoordinatorRoundClosed, round=self.round, deadline=self._deadline()):
+            with ape.reverts(
+                self.coordinator.CoordinatorRoundClosed, round=self.round, deadline=self._deadline()
+            ):
                 self.coordinator.submitUpdate(self.round, cid, samples, sender=client)
         elif i not in self.registered:
             with ape.reverts(self.coordinator.CoordinatorNotRegistered, client=client):
@@ -91,13 +91,25 @@ class CoordinatorMachine(RuleBasedStateMachine):
         for i, amount in rewards.items():
             cumulative[i] += amount
         tree = build_rewards_tree({self.clients[i].address: a for i, a in enumerate(cumulative)})
-        args = (self.round, raw_cid(b"g%d" % self.round), raw_cid(b"r%d" % self.round), tree.root, total, 0, 0)
+        args = (
+            self.round,
+            raw_cid(b"g%d" % self.round),
+            raw_cid(b"r%d" % self.round),
+            tree.root,
+            total,
+            0,
+            0,
+        )
         if not due:
             with ape.reverts(self.coordinator.CoordinatorRoundNotDue):
                 self.coordinator.finalizeRound(*args, sender=self.oracle)
             return
         if self.allocated + total > FUNDING:
-            with ape.reverts(self.coordinator.CoordinatorPoolUnderfunded, roundRewards=total, available=FUNDING - self.allocated):
+            with ape.reverts(
+                self.coordinator.CoordinatorPoolUnderfunded,
+                roundRewards=total,
+                available=FUNDING - self.allocated,
+            ):
                 self.coordinator.finalizeRound(*args, sender=self.oracle)
             return
         self.coordinator.finalizeRound(*args, sender=self.oracle)
@@ -118,7 +130,12 @@ class CoordinatorMachine(RuleBasedStateMachine):
             with ape.reverts(self.coordinator.CoordinatorInvalidProof, client=client, cumulativeAmount=0):
                 self.coordinator.claim(0, proof, sender=client)
         elif amount == self.paid[i]:
-            with ape.reverts(self.coordinator.CoordinatorNothingToClaim, client=client, cumulativeAmount=amount, claimed=amount):
+            with ape.reverts(
+                self.coordinator.CoordinatorNothingToClaim,
+                client=client,
+                cumulativeAmount=amount,
+                claimed=amount,
+            ):
                 self.coordinator.claim(amount, proof, sender=client)
         else:
             self.coordinator.claim(amount, proof, sender=client)
