@@ -21,4 +21,4 @@ import torch
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-pytest_plugins = ["tests.fixtures.nodes"]
+pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.tiny"]

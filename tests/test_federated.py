@@ -10,27 +10,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from flb_dapp.aggregation import ClientUpdate, FedAvg, apply_delta, compute_delta
 from flb_dapp.evaluation.multiple_choice import Evaluator
-from flb_dapp.evaluation.task import SyntheticTask, make_task
+from flb_dapp.evaluation.task import SyntheticTask
 from flb_dapp.lora.adapter import Adapter
 from flb_dapp.training.lora_init import initial_adapter
-from flb_dapp.training.tiny_model import build_tiny_model
 from flb_dapp.training.trainer import TrainConfig, train_client
 
 CLIENTS, ROUNDS, STEPS = 3, 3, 50
-
-
-@pytest.fixture(scope="module")
-def task() -> SyntheticTask:
-    return make_task(seed=0)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(task: SyntheticTask, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-fed"), task.texts(), seed=0)
 
 
 def test_three_clients_three_rounds_learn_the_hidden_rule(tiny_model: Path, task: SyntheticTask) -> None:
