@@ -12,7 +12,12 @@ from flb_dapp.audit import read_round_inputs
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.types import FinalizeRequest
 from flb_dapp.config import FLBSettings
-from flb_dapp.exceptions import ChainError, ChainUnavailableError, StoreUnavailableError
+from flb_dapp.exceptions import (
+    ChainError,
+    ChainUnavailableError,
+    PrivacyBudgetExceededError,
+    StoreUnavailableError,
+)
 from flb_dapp.rounds import STEPS, RoundComputation, RoundInputs, RoundOutcome, RoundSettings, UpdateRef
 from flb_dapp.storage.base import ContentStore
 from flb_dapp.taskspec import make_evaluator
@@ -222,4 +227,10 @@ class Oracle:
         except (ChainUnavailableError, StoreUnavailableError) as exc:
             self.last_error = str(exc)
             log.warning("will retry at the next tick: %s", exc)
+            return []
+        except PrivacyBudgetExceededError as exc:
+            # No round may run past the budget: stop processing until an operator resumes.
+            self.last_error = str(exc)
+            self.paused = True
+            log.error("paused: %s", exc)
             return []
