@@ -69,6 +69,7 @@ class ApiConfig(BaseModel):
     max_page_size: int = 100
     max_download_bytes: int = 512 << 20
     poll_interval_s: float = 2.0
+    response_cache_entries: int = 1024
 
 
 class _YamlSource(PydanticBaseSettingsSource):

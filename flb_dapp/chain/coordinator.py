@@ -298,7 +298,8 @@ class Coordinator:
     def _logs(self, event: str, start_block: int, stop_block: int | None, **topics: Any) -> list[Any]:
         from ape import chain
 
-        stop = chain.blocks.height if stop_block is None else stop_block
+        # NOTE: blocks.height reads 0 when the node is down; head.number raises instead.
+        stop = chain.blocks.head.number if stop_block is None else stop_block
         if stop < start_block:
             return []
         handler = getattr(self.contract, event)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 PPM = 1_000_000
+UINT64_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -105,4 +107,8 @@ class FinalizeRequest:
 
     @property
     def epsilon_micros(self) -> int:
+        # NOTE: an unbounded epsilon (a round without noise after DP rounds) is recorded as uint64's
+        # maximum, which the API and explorers show as "unbounded".
+        if not math.isfinite(self.epsilon) or self.epsilon * PPM >= UINT64_MAX:
+            return UINT64_MAX
         return round(self.epsilon * PPM)

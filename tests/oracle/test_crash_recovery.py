@@ -3,6 +3,7 @@ finalized exactly once, with the same global model and rewards root as an uninte
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -85,5 +86,16 @@ def test_killed_after_every_step_then_restarted(tmp_path: Path, accounts: Any) -
             )
             assert [e.round for e in federation.coordinator.finalizations()] == [1]
             assert federation.coordinator.current_round == 2
+
+            # Anyone can recompute the round from the chain and the store alone.
+            verified = subprocess.run(
+                [ORACLE, "verify", "1", "--json", "--config", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert verified.returncode == 0, verified.stdout + verified.stderr[-3000:]
+            result = json.loads(verified.stdout)
+            assert result["ok"] and result["exact"] and all(result["checks"].values())
     finally:
         anvil.stop()

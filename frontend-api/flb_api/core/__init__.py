@@ -1,0 +1,1 @@
+"""Configuration, security, the SQLite cache and request metrics of the API."""
