@@ -129,4 +129,3 @@ class DataNotFoundError(FLBError, FileNotFoundError):
     """The client's local data (a file or a folder of files) is not where it was said to be."""
 
     exit_code = 2
-

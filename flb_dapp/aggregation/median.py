@@ -35,7 +35,8 @@ class CoordinateMedian(Strategy):
             stacked = stack_key(updates, key)
             # A stable argsort keeps ties in client order, so the credited client is deterministic.
             order = np.argsort(stacked, axis=0, kind="stable")[middle]
-            delta[key] = np.take_along_axis(stacked, order, axis=0).mean(axis=0, dtype=np.float64).astype(np.float32)
+            middle_values = np.take_along_axis(stacked, order, axis=0)
+            delta[key] = middle_values.mean(axis=0, dtype=np.float64).astype(np.float32)
             chosen += np.bincount(order.ravel(), minlength=n) / len(middle)
         metrics = {"num_clients": float(n), "update_norm": l2_norm(delta)}
         return AggregationResult(delta=delta, weights=selection_weights(updates, chosen), metrics=metrics)

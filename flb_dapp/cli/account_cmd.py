@@ -23,7 +23,9 @@ def _password_file_option(f: click.decorators.FC) -> click.decorators.FC:
             ctx.ensure_object(CLIContext).password_file = str(value)
 
     return click.option(
-        "--password-file", type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
         callback=remember,
         help="File whose first line is the new password (else $FLB_PASSWORD, else typed twice).",
     )(f)
@@ -37,8 +39,9 @@ def account() -> None:
 @account.command("new")
 @click.argument("alias")
 @_password_file_option
-@click.option("--show-mnemonic", is_flag=True,
-              help="Print the new account's recovery phrase (on stderr) to write down.")
+@click.option(
+    "--show-mnemonic", is_flag=True, help="Print the new account's recovery phrase (on stderr) to write down."
+)
 @json_option
 @pass_cli
 def new(cli: CLIContext, alias: str, show_mnemonic: bool) -> None:
@@ -53,17 +56,21 @@ def new(cli: CLIContext, alias: str, show_mnemonic: bool) -> None:
         click.echo(f"Recovery phrase (write it down, keep it secret):\n  {mnemonic}", err=True)
     out.success(f"Created account {alias!r}: {created.address}")
     out.note(f"Keystore: {created.path}. Fund the address with ETH for gas before `flb register`.")
-    out.result({"alias": created.alias, "address": created.address, "keystore": str(created.path)},
-               lambda: out.line(created.address))
+    out.result(
+        {"alias": created.alias, "address": created.address, "keystore": str(created.path)},
+        lambda: out.line(created.address),
+    )
 
 
 @account.command("import")
 @click.argument("alias")
 @_password_file_option
-@click.option("--mnemonic", "use_mnemonic", is_flag=True,
-              help="Read a recovery phrase instead of a private key.")
-@click.option("--hd-path", default="m/44'/60'/0'/0/0", show_default=True,
-              help="Derivation path for --mnemonic.")
+@click.option(
+    "--mnemonic", "use_mnemonic", is_flag=True, help="Read a recovery phrase instead of a private key."
+)
+@click.option(
+    "--hd-path", default="m/44'/60'/0'/0/0", show_default=True, help="Derivation path for --mnemonic."
+)
 @json_option
 @pass_cli
 def import_(cli: CLIContext, alias: str, use_mnemonic: bool, hd_path: str) -> None:
@@ -85,8 +92,10 @@ def import_(cli: CLIContext, alias: str, use_mnemonic: bool, hd_path: str) -> No
     else:
         imported = import_private_key(alias, password, secret)
     out.success(f"Imported account {alias!r}: {imported.address}")
-    out.result({"alias": imported.alias, "address": imported.address, "keystore": str(imported.path)},
-               lambda: out.line(imported.address))
+    out.result(
+        {"alias": imported.alias, "address": imported.address, "keystore": str(imported.path)},
+        lambda: out.line(imported.address),
+    )
 
 
 @account.command("list")
@@ -105,5 +114,10 @@ def list_(cli: CLIContext) -> None:
             return
         out.table(["alias", "address"], [(a.alias, a.address) for a in accounts])
 
-    out.result({"folder": str(keystore_folder()),
-                "accounts": [{"alias": a.alias, "address": a.address} for a in accounts]}, human)
+    out.result(
+        {
+            "folder": str(keystore_folder()),
+            "accounts": [{"alias": a.alias, "address": a.address} for a in accounts],
+        },
+        human,
+    )

@@ -24,10 +24,21 @@ def balance(cli: CLIContext) -> None:
         symbol, decimals = str(token.symbol()), int(token.decimals())
         eth = session.eth_balance(address)
         tokens = session.coordinator.token_balance(address)
-    data = {"address": address, "eth": eth, "token": tokens, "token_symbol": symbol,
-            "token_decimals": decimals, "token_address": str(token.address)}
-    out.result(data, lambda: out.fields({
-        "account": address,
-        "ETH": format_units(eth),
-        symbol: format_units(tokens, decimals),
-    }))
+    data = {
+        "address": address,
+        "eth": eth,
+        "token": tokens,
+        "token_symbol": symbol,
+        "token_decimals": decimals,
+        "token_address": str(token.address),
+    }
+    out.result(
+        data,
+        lambda: out.fields(
+            {
+                "account": address,
+                "ETH": format_units(eth),
+                symbol: format_units(tokens, decimals),
+            }
+        ),
+    )

@@ -38,19 +38,41 @@ def _adapter(cli: CLIContext, cid: str | None, adapter_path: Path | None, base_o
 
 @click.command("chat")
 @click.option("--cid", metavar="CID", help="Use this global adapter CID instead of the chain's latest.")
-@click.option("--adapter", "adapter_path", type=click.Path(exists=True, path_type=Path),
-              help="Use a local adapter file or PEFT folder.")
+@click.option(
+    "--adapter",
+    "adapter_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Use a local adapter file or PEFT folder.",
+)
 @click.option("--base-only", is_flag=True, help="Chat with the base model alone (no adapter).")
 @click.option("--prompt", "-p", metavar="TEXT", help="Answer this one prompt and exit.")
 @click.option("--system", metavar="TEXT", help="System message that starts the conversation.")
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Longest answer, in tokens (greedy decoding).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True,
-              help="Where to run the model.")
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Longest answer, in tokens (greedy decoding).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+    default="cpu",
+    show_default=True,
+    help="Where to run the model.",
+)
 @store_option
 @pass_cli
-def chat(cli: CLIContext, cid: str | None, adapter_path: Path | None, base_only: bool, prompt: str | None,
-         system: str | None, max_new_tokens: int, device: str) -> None:
+def chat(
+    cli: CLIContext,
+    cid: str | None,
+    adapter_path: Path | None,
+    base_only: bool,
+    prompt: str | None,
+    system: str | None,
+    max_new_tokens: int,
+    device: str,
+) -> None:
     """Chat in the terminal with the task's base model plus the current global adapter (greedy).
     Type `exit` or press Ctrl-D to leave; lines piped on stdin are answered one by one."""
     from flb_dapp.cli.models import generate, load_with_adapter

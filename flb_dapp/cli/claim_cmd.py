@@ -32,12 +32,20 @@ def claim(cli: CLIContext) -> None:
         report = latest_report(sdk, open_store(settings.store))
         earned = report.earned(address) if report else 0
         claimed = sdk.client(address).claimed
-        base = {"account": address, "earned": earned, "claimed_before": claimed, "symbol": symbol,
-                "report_round": report.round if report else None}
+        base = {
+            "account": address,
+            "earned": earned,
+            "claimed_before": claimed,
+            "symbol": symbol,
+            "report_round": report.round if report else None,
+        }
         if earned <= claimed:
-            why = ("no round has been finalized yet" if report is None
-                   else f"nothing to claim: earned {format_units(earned, decimals)} {symbol}, "
-                        f"all of it already claimed")
+            why = (
+                "no round has been finalized yet"
+                if report is None
+                else f"nothing to claim: earned {format_units(earned, decimals)} {symbol}, "
+                f"all of it already claimed"
+            )
             out.result({**base, "paid": 0, "reason": why}, lambda: out.line(why))
             return
         proof = report.proof(address) if report else []

@@ -48,8 +48,11 @@ def show(cli: CLIContext) -> None:
 
     def human() -> None:
         # One `key = value  (source)` line per leaf, nested settings as dotted keys: greppable.
-        rows = [(key, value, entry["source"]) for name, entry in data.items()
-                for key, value in _flatten(name, entry["value"])]
+        rows = [
+            (key, value, entry["source"])
+            for name, entry in data.items()
+            for key, value in _flatten(name, entry["value"])
+        ]
         width = max(len(key) for key, _, _ in rows)
         for key, value, source in rows:
             shown = "-" if value is None else json.dumps(value) if isinstance(value, list) else str(value)

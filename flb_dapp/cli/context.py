@@ -123,7 +123,12 @@ def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 def json_option(f: F) -> F:
     """``--json`` on a command (same as ``flb --json COMMAND``)."""
     return click.option(
-        "--json", "json_flag", is_flag=True, expose_value=False, callback=_set_json, is_eager=True,
+        "--json",
+        "json_flag",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_json,
+        is_eager=True,
         help="Print the result as one JSON document on stdout.",
     )(f)
 
@@ -141,7 +146,11 @@ def _set_password_file(ctx: click.Context, _param: click.Parameter, value: Path 
 def account_option(f: F) -> F:
     """``--account`` (who is acting; no password needed)."""
     return click.option(
-        "--account", "-a", metavar="ALIAS", expose_value=False, callback=_set_account,
+        "--account",
+        "-a",
+        metavar="ALIAS",
+        expose_value=False,
+        callback=_set_account,
         help="Ape account alias (or test:N on a dev chain); default: `account` in flb.yaml.",
     )(f)
 
@@ -149,7 +158,9 @@ def account_option(f: F) -> F:
 def signer_options(f: F) -> F:
     """``--account`` and ``--password-file`` for commands that sign."""
     f = click.option(
-        "--password-file", type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
         callback=_set_password_file,
         help="File whose first line unlocks the account (else $FLB_PASSWORD, else a hidden prompt).",
     )(f)
@@ -164,6 +175,9 @@ def _set_store(ctx: click.Context, _param: click.Parameter, value: str | None) -
 def store_option(f: F) -> F:
     """``--store``: a local folder or an IPFS (Kubo RPC) URL."""
     return click.option(
-        "--store", metavar="PATH_OR_URL", expose_value=False, callback=_set_store,
+        "--store",
+        metavar="PATH_OR_URL",
+        expose_value=False,
+        callback=_set_store,
         help="Content store: a folder or an IPFS node's RPC URL (default: `store` in flb.yaml).",
     )(f)

@@ -17,12 +17,26 @@ import click
 from flb_dapp.cli.context import CLIContext, json_option, pass_cli, store_option
 from flb_dapp.exceptions import EvaluationError
 
-RECORD_FIELDS = ("timestamp", "model", "adapter", "data", "split", "subjects", "shots", "limit", "n",
-                 "accuracy", "loss", "seconds", "results")
+RECORD_FIELDS = (
+    "timestamp",
+    "model",
+    "adapter",
+    "data",
+    "split",
+    "subjects",
+    "shots",
+    "limit",
+    "n",
+    "accuracy",
+    "loss",
+    "seconds",
+    "results",
+)
 
 
-def load_eval_questions(data: str, split: str, shots: int, dev_source: str | None,
-                        task_seed: int) -> tuple[list[Any], list[Any]]:
+def load_eval_questions(
+    data: str, split: str, shots: int, dev_source: str | None, task_seed: int
+) -> tuple[list[Any], list[Any]]:
     """(questions, few-shot pool). ``bundled`` is the built-in task; else a file or a dataset id."""
     from flb_dapp.evaluation.datasets import load_questions
     from flb_dapp.taskspec import BUNDLED
@@ -69,36 +83,93 @@ def append_record(path: Path, row: dict[str, Any]) -> None:
 
 
 @click.command("eval")
-@click.option("--model", "-m", metavar="PATH_OR_ID",
-              help="Model folder, hub id, `tiny` or `smollm2` (default: the task's model).")
-@click.option("--adapter", metavar="PATH_OR_CID",
-              help="LoRA adapter to apply: a .safetensors file, a PEFT folder or a CID in the store.")
-@click.option("--data", "-d", metavar="ID_OR_FILE",
-              help="Questions: .json/.jsonl/.parquet in MMLU-Pro schema, a dataset id, or `bundled`.")
+@click.option(
+    "--model",
+    "-m",
+    metavar="PATH_OR_ID",
+    help="Model folder, hub id, `tiny` or `smollm2` (default: the task's model).",
+)
+@click.option(
+    "--adapter",
+    metavar="PATH_OR_CID",
+    help="LoRA adapter to apply: a .safetensors file, a PEFT folder or a CID in the store.",
+)
+@click.option(
+    "--data",
+    "-d",
+    metavar="ID_OR_FILE",
+    help="Questions: .json/.jsonl/.parquet in MMLU-Pro schema, a dataset id, or `bundled`.",
+)
 @click.option("--split", default="test", show_default=True, help="Split to evaluate for a dataset id.")
-@click.option("--subjects", multiple=True, metavar="NAMES",
-              help="Only these categories (repeat or comma-separate), e.g. --subjects math,physics.")
-@click.option("--shots", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Few-shot examples per question, drawn from the dev pool.")
-@click.option("--dev", "dev_source", metavar="ID_OR_FILE",
-              help="Few-shot pool (default: the dataset's validation split).")
+@click.option(
+    "--subjects",
+    multiple=True,
+    metavar="NAMES",
+    help="Only these categories (repeat or comma-separate), e.g. --subjects math,physics.",
+)
+@click.option(
+    "--shots",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Few-shot examples per question, drawn from the dev pool.",
+)
+@click.option(
+    "--dev",
+    "dev_source",
+    metavar="ID_OR_FILE",
+    help="Few-shot pool (default: the dataset's validation split).",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N selected questions.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True,
-              help="Where to run the model.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+    default="cpu",
+    show_default=True,
+    help="Where to run the model.",
+)
 @click.option("--quantization", type=click.Choice(["4bit", "8bit"]), help="Load the model quantized.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Questions per forward pass.")
-@click.option("--out", "-o", "out_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Results JSON (default eval-results/eval-TIMESTAMP.json).")
-@click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("eval-results/record.csv"), show_default=True,
-              help="CSV file that gets one row per run.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Questions per forward pass.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results JSON (default eval-results/eval-TIMESTAMP.json).",
+)
+@click.option(
+    "--record",
+    "record_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("eval-results/record.csv"),
+    show_default=True,
+    help="CSV file that gets one row per run.",
+)
 @store_option
 @json_option
 @pass_cli
-def evaluate(cli: CLIContext, model: str | None, adapter: str | None, data: str | None, split: str,
-             subjects: tuple[str, ...], shots: int, dev_source: str | None, limit: int | None, device: str,
-             quantization: str | None, batch_size: int, out_file: Path | None, record_file: Path) -> None:
+def evaluate(
+    cli: CLIContext,
+    model: str | None,
+    adapter: str | None,
+    data: str | None,
+    split: str,
+    subjects: tuple[str, ...],
+    shots: int,
+    dev_source: str | None,
+    limit: int | None,
+    device: str,
+    quantization: str | None,
+    batch_size: int,
+    out_file: Path | None,
+    record_file: Path,
+) -> None:
     """Multiple-choice accuracy by the log-likelihood of the option letters, overall and per
     category; results saved as JSON and appended to a CSV record."""
     from flb_dapp.cli.artifacts import fetch_adapter, open_store, read_adapter_file, write_atomic
@@ -112,32 +183,59 @@ def evaluate(cli: CLIContext, model: str | None, adapter: str | None, data: str 
     questions = select(questions, subjects, limit)
     lora = None
     if adapter is not None:
-        lora = read_adapter_file(Path(adapter)) if Path(adapter).exists() else fetch_adapter(
-            open_store(settings.store), adapter, "adapter")
+        lora = (
+            read_adapter_file(Path(adapter))
+            if Path(adapter).exists()
+            else fetch_adapter(open_store(settings.store), adapter, "adapter")
+        )
     started = time.perf_counter()
     with out.status(f"Loading {model_name} ..."):
-        evaluator = Evaluator(resolve_model(model_name, settings.cache_dir), questions, dev=dev, k_shot=shots,
-                              batch_size=batch_size, device=device, quantization=quantization)  # type: ignore[arg-type]
+        evaluator = Evaluator(
+            resolve_model(model_name, settings.cache_dir),
+            questions,
+            dev=dev,
+            k_shot=shots,
+            batch_size=batch_size,
+            device=device,
+            quantization=quantization,  # type: ignore[arg-type]
+        )
     with out.status(f"Evaluating {len(questions)} questions ..."):
         result = evaluator.evaluate(lora)
     seconds = time.perf_counter() - started
     stamp = time.strftime("%Y%m%dT%H%M%S")
     target = out_file or Path("eval-results") / f"eval-{stamp}.json"
     document = {
-        "timestamp": stamp, "model": model_name, "adapter": adapter, "data": data_name, "split": split,
-        "subjects": sorted(subjects), "shots": shots, "limit": limit, "seconds": round(seconds, 3),
+        "timestamp": stamp,
+        "model": model_name,
+        "adapter": adapter,
+        "data": data_name,
+        "split": split,
+        "subjects": sorted(subjects),
+        "shots": shots,
+        "limit": limit,
+        "seconds": round(seconds, 3),
         **result.to_dict(),
     }
     write_atomic(target, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
-    append_record(record_file, {**document, "subjects": ",".join(sorted(subjects)),
-                                "accuracy": f"{result.accuracy:.6f}", "loss": f"{result.loss:.6f}",
-                                "results": str(target)})
+    append_record(
+        record_file,
+        {
+            **document,
+            "subjects": ",".join(sorted(subjects)),
+            "accuracy": f"{result.accuracy:.6f}",
+            "loss": f"{result.loss:.6f}",
+            "results": str(target),
+        },
+    )
     out.note(f"Results: {target}; record: {record_file}")
 
     def human() -> None:
         rows = [(cat, r.n, f"{r.accuracy:.4f}") for cat, r in result.per_category.items()]
         rows.append(("overall", result.n, f"{result.accuracy:.4f}"))
-        out.table(["category", "questions", "accuracy"], rows,
-                  title=f"{model_name}{' + ' + adapter if adapter else ''} on {data_name}")
+        out.table(
+            ["category", "questions", "accuracy"],
+            rows,
+            title=f"{model_name}{' + ' + adapter if adapter else ''} on {data_name}",
+        )
 
     out.result({**document, "results_file": str(target), "record_file": str(record_file)}, human)

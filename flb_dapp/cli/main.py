@@ -26,12 +26,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("flb_dapp.cli.chat_cmd:chat", "Chat with the base model plus the current global adapter."),
     "cid": ("flb_dapp.cli.cid_cmd:cid", "Print a file's IPFS CID without storing it."),
     "simulate": (
-        "flb_dapp.cli.simulate_cmd:simulate", "Run a whole federation in one process (embedded chain)."
+        "flb_dapp.cli.simulate_cmd:simulate",
+        "Run a whole federation in one process (embedded chain).",
     ),
     "claim": ("flb_dapp.cli.claim_cmd:claim", "Claim the rewards earned so far (one claim pays all rounds)."),
     "config": ("flb_dapp.cli.config_cmd:config", "Show the effective settings and where each comes from."),
     "devnet": (
-        "flb_dapp.cli.devnet_cmd:devnet", "Run anvil, IPFS, the oracle and the API as local processes."
+        "flb_dapp.cli.devnet_cmd:devnet",
+        "Run anvil, IPFS, the oracle and the API as local processes.",
     ),
     "eval": ("flb_dapp.cli.eval_cmd:evaluate", "Multiple-choice accuracy of a model (+ adapter)."),
     "participate": ("flb_dapp.cli.participate_cmd:participate", "Pull, train and submit for the open round."),
@@ -70,16 +72,32 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="flb")
-@click.option("--config", "-c", "config_path", metavar="FILE", envvar="FLB_CONFIG",
-              help="Settings file (default: ./flb.yaml, or $FLB_CONFIG).")
-@click.option("--network", "-n", metavar="CHOICE_OR_URL",
-              help="Ape network choice (ethereum:local:test) or node URL; overrides flb.yaml.")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    metavar="FILE",
+    envvar="FLB_CONFIG",
+    help="Settings file (default: ./flb.yaml, or $FLB_CONFIG).",
+)
+@click.option(
+    "--network",
+    "-n",
+    metavar="CHOICE_OR_URL",
+    help="Ape network choice (ethereum:local:test) or node URL; overrides flb.yaml.",
+)
 @click.option("--json", "json_mode", is_flag=True, help="Print results as JSON on stdout (for scripts).")
 @click.option("--verbose", "-v", is_flag=True, help="Say more: Ape's own logs, tracebacks on errors.")
 @click.option("--quiet", "-q", is_flag=True, help="Print results and errors only.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, network: str | None, json_mode: bool, verbose: bool,
-        quiet: bool) -> None:
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    network: str | None,
+    json_mode: bool,
+    verbose: bool,
+    quiet: bool,
+) -> None:
     """FLB: federated LoRA fine-tuning with a public, auditable ledger.
 
     \b
@@ -93,8 +111,9 @@ def cli(ctx: click.Context, config_path: str | None, network: str | None, json_m
     """
     global _VERBOSE
     _VERBOSE = verbose
-    ctx.obj = CLIContext(config_path=config_path, network=network, json_mode=json_mode,
-                         quiet=quiet, verbose=verbose)
+    ctx.obj = CLIContext(
+        config_path=config_path, network=network, json_mode=json_mode, quiet=quiet, verbose=verbose
+    )
 
 
 def _quiet_libraries() -> None:

@@ -17,15 +17,20 @@ def resolve_model(model: str, cache_dir: str) -> str:
     return model
 
 
-def load_with_adapter(model: str, adapter: Adapter | None, device: str = "cpu",
-                      quantization: str | None = None) -> tuple[Any, Any]:
+def load_with_adapter(
+    model: str, adapter: Adapter | None, device: str = "cpu", quantization: str | None = None
+) -> tuple[Any, Any]:
     """(model ready for inference, tokenizer); with ``adapter`` the LoRA layers hold its weights."""
     from flb_dapp.training.models import load_model, load_tokenizer
     from flb_dapp.training.peft_io import load_adapter_weights, wrap_with_lora
 
     tokenizer = load_tokenizer(model)
-    loaded = load_model(model, device=device, quantization=quantization,  # type: ignore[arg-type]
-                        for_training=False)
+    loaded = load_model(
+        model,
+        device=device,
+        quantization=quantization,  # type: ignore[arg-type]
+        for_training=False,
+    )
     if adapter is not None:
         loaded = wrap_with_lora(loaded, adapter.metadata)
         load_adapter_weights(loaded, adapter)
@@ -55,10 +60,13 @@ def generate(model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new
     encoded = {k: v.to(device) for k, v in encoded.items() if k in ("input_ids", "attention_mask")}
     with torch.no_grad():
         output = model.generate(
-            **encoded, max_new_tokens=max_new_tokens, do_sample=False,
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=_stop_ids(tokenizer),
+            **encoded,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=_stop_ids(tokenizer),
         )
-    new_tokens = output[0, encoded["input_ids"].shape[1]:]
+    new_tokens = output[0, encoded["input_ids"].shape[1] :]
     return str(tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
 
 

@@ -19,8 +19,11 @@ from flb_dapp.exceptions import PreflightError
 
 
 @click.command("participate")
-@click.option("--data", type=click.Path(path_type=Path),
-              help="Training data: a file or a folder (default: `data` in flb.yaml).")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Training data: a file or a folder (default: `data` in flb.yaml).",
+)
 @train_options
 @signer_options
 @store_option
@@ -66,10 +69,17 @@ def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
     out.note(f"Saved the update to {saved}")
     with chain_session(settings, cli.verbose) as session:
         done = submit_adapter(out, settings, session, account, decode_adapter(encoded), encoded)
-    data_out = {"round": done.round, "submitted": True, "cid": done.cid, "num_samples": done.num_samples,
-                "transaction": done.transaction, "block": done.block, "adapter": str(saved),
-                "stored_via": done.stored_via,
-                "metrics": {k: round(float(v), 6) for k, v in result.metrics.items()}}
+    data_out = {
+        "round": done.round,
+        "submitted": True,
+        "cid": done.cid,
+        "num_samples": done.num_samples,
+        "transaction": done.transaction,
+        "block": done.block,
+        "adapter": str(saved),
+        "stored_via": done.stored_via,
+        "metrics": {k: round(float(v), 6) for k, v in result.metrics.items()},
+    }
     out.result(data_out, lambda: out.line(f"submitted {done.cid} for round {done.round}"))
 
 

@@ -43,19 +43,38 @@ def resolve_global(cli: CLIContext, round_number: int | None) -> GlobalRef:
 
 
 @click.command("pull")
-@click.option("--round", "round_number", type=click.IntRange(min=0),
-              help="Round whose global adapter to fetch (0: the initial model; default: the latest).")
+@click.option(
+    "--round",
+    "round_number",
+    type=click.IntRange(min=0),
+    help="Round whose global adapter to fetch (0: the initial model; default: the latest).",
+)
 @click.option("--cid", metavar="CID", help="Fetch this adapter CID directly (no chain needed).")
-@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="PEFT adapter folder to write (default .flb/global/round-N).")
-@click.option("--merge", "merge_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also merge the adapter into the base model and save a ready-to-use model folder here.")
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="PEFT adapter folder to write (default .flb/global/round-N).",
+)
+@click.option(
+    "--merge",
+    "merge_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also merge the adapter into the base model and save a ready-to-use model folder here.",
+)
 @click.option("--force", is_flag=True, help="Replace existing non-empty output folders.")
 @store_option
 @json_option
 @pass_cli
-def pull(cli: CLIContext, round_number: int | None, cid: str | None, out_dir: Path | None,
-         merge_dir: Path | None, force: bool) -> None:
+def pull(
+    cli: CLIContext,
+    round_number: int | None,
+    cid: str | None,
+    out_dir: Path | None,
+    merge_dir: Path | None,
+    force: bool,
+) -> None:
     """Download a global adapter by CID (verified), export it as a PEFT folder that
     `PeftModel.from_pretrained` loads, and with --merge save base model + adapter as one HF model."""
     from flb_dapp.cli.artifacts import (
@@ -80,8 +99,13 @@ def pull(cli: CLIContext, round_number: int | None, cid: str | None, out_dir: Pa
     with out.status(f"Fetching {ref.cid} ..."):
         adapter = fetch_adapter(open_store(settings.store), ref.cid)
     check_base_model(adapter, settings.task)
-    provenance = {"cid": ref.cid, "round": ref.round, "contract": ref.contract, "chain_id": ref.chain_id,
-                  "base_model": adapter.metadata.base_model}
+    provenance = {
+        "cid": ref.cid,
+        "round": ref.round,
+        "contract": ref.contract,
+        "chain_id": ref.chain_id,
+        "base_model": adapter.metadata.base_model,
+    }
     with atomic_folder(target, force) as tmp:
         export_peft(adapter, tmp)
         (tmp / "flb-global.json").write_text(json.dumps(provenance, indent=2) + "\n")

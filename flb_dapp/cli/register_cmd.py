@@ -13,8 +13,12 @@ BAR_FROM_BYTES = 64 << 20  # smaller data hashes in well under a second: no bar
 
 
 @click.command("register")
-@click.option("--data", "data", type=click.Path(path_type=Path),
-              help="Your training data: a file or a folder (default: `data` in flb.yaml).")
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(path_type=Path),
+    help="Your training data: a file or a folder (default: `data` in flb.yaml).",
+)
 @click.option("--dry-run", is_flag=True, help="Compute and show the commitment; send nothing.")
 @signer_options
 @json_option
@@ -62,8 +66,14 @@ def register(cli: CLIContext, data: Path | None, dry_run: bool) -> None:
         session.coordinator.check_can_register(address, commitment.digest)
         check_gas_funds(session, address)
         account = unlock_account(name, cli.password(name))
-        receipt = send(out, session, account, "register", lambda: session.coordinator.register(
-            account, commitment.digest))
-    result.update(registered=True, account=address, transaction=str(receipt.txn_hash),
-                  block=int(receipt.block_number))
+        receipt = send(
+            out,
+            session,
+            account,
+            "register",
+            lambda: session.coordinator.register(account, commitment.digest),
+        )
+    result.update(
+        registered=True, account=address, transaction=str(receipt.txn_hash), block=int(receipt.block_number)
+    )
     out.result(result, lambda: out.line(f"registered {address} with commitment {commitment.hex}"))

@@ -52,8 +52,11 @@ def collect_status(cli: CLIContext, address: str | None) -> dict[str, Any]:
             "network": session.network,
             "chain_id": session.chain_id,
             "contract": sdk.address,
-            "token": {"address": str(token.address), "symbol": str(token.symbol()),
-                      "decimals": int(token.decimals())},
+            "token": {
+                "address": str(token.address),
+                "symbol": str(token.symbol()),
+                "decimals": int(token.decimals()),
+            },
             "round": {
                 "current": current,
                 "deadline": info.deadline,
@@ -115,13 +118,15 @@ def show(out: Output, data: dict[str, Any]) -> None:
         state = f"open, closes in {_duration(rnd['seconds_left'])}"
     else:
         state = "closed, waiting for the oracle to finalize"
-    out.fields({
-        "network": f"{data['network']} (chain {data['chain_id']})",
-        "contract": data["contract"],
-        "round": f"{rnd['current']} ({state})",
-        "deadline": rnd["deadline_utc"],
-        "submissions": f"{rnd['submissions']} of {rnd['active_clients']} active clients",
-    })
+    out.fields(
+        {
+            "network": f"{data['network']} (chain {data['chain_id']})",
+            "contract": data["contract"],
+            "round": f"{rnd['current']} ({state})",
+            "deadline": rnd["deadline_utc"],
+            "submissions": f"{rnd['submissions']} of {rnd['active_clients']} active clients",
+        }
+    )
     out.line()
     metric = "-" if model["metric"] is None else f"{model['metric']:.4f}"
     model_fields = {
@@ -150,22 +155,26 @@ def show(out: Output, data: dict[str, Any]) -> None:
     else:
         registration = "no (run `flb register --data PATH`)"
     this_round = "yes" if account["submitted_this_round"] else "not yet"
-    out.fields({
-        "account": account["address"],
-        "registered": registration,
-        "submitted this round": this_round,
-        "submissions": account["submissions"],
-        "ETH": format_units(account["eth_balance"]),
-        symbol: format_units(account["token_balance"], decimals),
-    })
+    out.fields(
+        {
+            "account": account["address"],
+            "registered": registration,
+            "submitted this round": this_round,
+            "submissions": account["submissions"],
+            "ETH": format_units(account["eth_balance"]),
+            symbol: format_units(account["token_balance"], decimals),
+        }
+    )
     out.line()
     earned = format_units(rewards["earned"], decimals)
-    out.fields({
-        "rewards earned": f"{earned} {symbol}",
-        "claimed": f"{format_units(rewards['claimed'], decimals)} {symbol}",
-        "claimable": f"{format_units(rewards['claimable'], decimals)} {symbol}"
-        + ("  (run `flb claim`)" if rewards["claimable"] else ""),
-    })
+    out.fields(
+        {
+            "rewards earned": f"{earned} {symbol}",
+            "claimed": f"{format_units(rewards['claimed'], decimals)} {symbol}",
+            "claimable": f"{format_units(rewards['claimable'], decimals)} {symbol}"
+            + ("  (run `flb claim`)" if rewards["claimable"] else ""),
+        }
+    )
 
 
 @click.command("status")

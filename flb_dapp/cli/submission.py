@@ -54,8 +54,9 @@ def check_adapter(adapter: Adapter, address: str, round_number: int, global_base
         raise PreflightError("this adapter records no training samples; the contract needs a positive count")
 
 
-def store_update(out: Output, settings: Any, session: ChainSession, account: Any, round_number: int,
-                 data: bytes) -> tuple[str, str]:
+def store_update(
+    out: Output, settings: Any, session: ChainSession, account: Any, round_number: int, data: bytes
+) -> tuple[str, str]:
     """Store the adapter bytes; returns (CID, where). gRPC upload when configured, else the store."""
     from flb_dapp.storage.cid import cid_of_bytes
 
@@ -77,8 +78,9 @@ def store_update(out: Output, settings: Any, session: ChainSession, account: Any
     return cid, f"store {location_of(store)}"
 
 
-def submit_adapter(out: Output, settings: Any, session: ChainSession, account: Any, adapter: Adapter,
-                   data: bytes) -> Submitted:
+def submit_adapter(
+    out: Output, settings: Any, session: ChainSession, account: Any, adapter: Adapter, data: bytes
+) -> Submitted:
     """Pre-flight, store, submit. ``account`` is already unlocked."""
     address = str(account.address)
     coordinator = session.coordinator
@@ -88,11 +90,20 @@ def submit_adapter(out: Output, settings: Any, session: ChainSession, account: A
     cid, where = store_update(out, settings, session, account, round_number, data)
     out.note(f"Stored the update as {cid} ({where})")
     receipt = send(
-        out, session, account, f"submitUpdate(round {round_number})",
+        out,
+        session,
+        account,
+        f"submitUpdate(round {round_number})",
         lambda: coordinator.submit_update(account, round_number, cid, adapter.metadata.num_samples),
     )
-    return Submitted(round_number, cid, adapter.metadata.num_samples, str(receipt.txn_hash),
-                     int(receipt.block_number), where)
+    return Submitted(
+        round_number,
+        cid,
+        adapter.metadata.num_samples,
+        str(receipt.txn_hash),
+        int(receipt.block_number),
+        where,
+    )
 
 
 class _UploadSigner:

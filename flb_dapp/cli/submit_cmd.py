@@ -16,7 +16,10 @@ def upload_option(f: click.decorators.FC) -> click.decorators.FC:
             ctx.ensure_object(CLIContext).use(upload_grpc=value)
 
     return click.option(
-        "--upload-grpc", metavar="HOST:PORT", expose_value=False, callback=remember,
+        "--upload-grpc",
+        metavar="HOST:PORT",
+        expose_value=False,
+        callback=remember,
         help="Upload through the oracle's gRPC service instead of the store (for clients without IPFS).",
     )(f)
 
@@ -57,7 +60,13 @@ def submit(cli: CLIContext, adapter: Path | None) -> None:
         check_gas_funds(session, address)
         account = unlock_account(name, cli.password(name))
         done = submit_adapter(out, settings, session, account, update, encode_adapter(update))
-    data = {"round": done.round, "cid": done.cid, "num_samples": done.num_samples,
-            "transaction": done.transaction, "block": done.block, "stored_via": done.stored_via,
-            "adapter": str(path)}
+    data = {
+        "round": done.round,
+        "cid": done.cid,
+        "num_samples": done.num_samples,
+        "transaction": done.transaction,
+        "block": done.block,
+        "stored_via": done.stored_via,
+        "adapter": str(path),
+    }
     out.result(data, lambda: out.line(f"submitted {done.cid} for round {done.round}"))

@@ -32,8 +32,9 @@ def round_start(cli: CLIContext) -> RoundStart:
         return RoundStart(current, sdk.latest_global_model_cid, is_open)
 
 
-def train_update(cli: CLIContext, start: RoundStart, address: str, kwargs: dict[str, Any],
-                 data: str) -> tuple[Any, bytes]:
+def train_update(
+    cli: CLIContext, start: RoundStart, address: str, kwargs: dict[str, Any], data: str
+) -> tuple[Any, bytes]:
     """Fetch + verify the global adapter, train on ``data``; returns (TrainResult, encoded adapter)."""
     from flb_dapp.cli.artifacts import check_base_model, fetch_adapter, open_store
     from flb_dapp.cli.training import build_config, load_examples, options_from, run_training
@@ -52,21 +53,42 @@ def train_update(cli: CLIContext, start: RoundStart, address: str, kwargs: dict[
 
 
 @click.command("train")
-@click.option("--data", type=click.Path(path_type=Path),
-              help="Training data: an MMLU-Pro-schema .json/.jsonl/.parquet file or a folder of them.")
-@click.option("--out", "-o", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to save the adapter (default .flb/updates/round-N-ADDRESS.safetensors).")
-@click.option("--global-cid", metavar="CID",
-              help="Train from this global adapter instead of the chain's current one (needs --round).")
-@click.option("--round", "round_number", type=click.IntRange(min=0),
-              help="Round to label the update with when --global-cid is given.")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Training data: an MMLU-Pro-schema .json/.jsonl/.parquet file or a folder of them.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to save the adapter (default .flb/updates/round-N-ADDRESS.safetensors).",
+)
+@click.option(
+    "--global-cid",
+    metavar="CID",
+    help="Train from this global adapter instead of the chain's current one (needs --round).",
+)
+@click.option(
+    "--round",
+    "round_number",
+    type=click.IntRange(min=0),
+    help="Round to label the update with when --global-cid is given.",
+)
 @train_options
 @account_option
 @store_option
 @json_option
 @pass_cli
-def train(cli: CLIContext, data: Path | None, out_path: Path | None, global_cid: str | None,
-          round_number: int | None, **kwargs: Any) -> None:
+def train(
+    cli: CLIContext,
+    data: Path | None,
+    out_path: Path | None,
+    global_cid: str | None,
+    round_number: int | None,
+    **kwargs: Any,
+) -> None:
     """Fine-tune the current global adapter on your local data, with a progress bar, and save the
     trained adapter (safetensors) atomically. `flb submit` then publishes it."""
     from flb_dapp.cli.artifacts import write_atomic
@@ -93,14 +115,25 @@ def train(cli: CLIContext, data: Path | None, out_path: Path | None, global_cid:
     write_atomic(target, encoded)
     metrics = {k: round(float(v), 6) for k, v in result.metrics.items()}
     out.success(f"Saved the round {start.round} update to {target}")
-    data_out = {"adapter": str(target), "cid": cid_of_bytes(encoded), "round": start.round,
-                "client": address, "num_samples": result.num_examples,
-                "global_cid": start.global_cid, "metrics": metrics}
-    out.result(data_out, lambda: out.fields({
+    data_out = {
         "adapter": str(target),
-        "cid": data_out["cid"],
+        "cid": cid_of_bytes(encoded),
         "round": start.round,
-        "examples": result.num_examples,
-        "train loss": metrics.get("train_loss", "-"),
-        "seconds": metrics.get("total_seconds", "-"),
-    }))
+        "client": address,
+        "num_samples": result.num_examples,
+        "global_cid": start.global_cid,
+        "metrics": metrics,
+    }
+    out.result(
+        data_out,
+        lambda: out.fields(
+            {
+                "adapter": str(target),
+                "cid": data_out["cid"],
+                "round": start.round,
+                "examples": result.num_examples,
+                "train loss": metrics.get("train_loss", "-"),
+                "seconds": metrics.get("total_seconds", "-"),
+            }
+        ),
+    )

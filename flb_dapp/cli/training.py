@@ -41,27 +41,54 @@ class TrainOptions:
 def train_options(f: F) -> F:
     """The training options, shared by `flb train` and `flb participate`."""
     options = [
-        click.option("--model", metavar="PATH_OR_ID",
-                     help="Base model to load instead of the task's (a local copy of the same model)."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
-                     help="Where to train (default cpu; auto picks cuda, then mps, then cpu)."),
-        click.option("--quantization", type=click.Choice(["4bit", "8bit"]),
-                     help="Load the frozen base model quantized with bitsandbytes (QLoRA)."),
+        click.option(
+            "--model",
+            metavar="PATH_OR_ID",
+            help="Base model to load instead of the task's (a local copy of the same model).",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+            help="Where to train (default cpu; auto picks cuda, then mps, then cpu).",
+        ),
+        click.option(
+            "--quantization",
+            type=click.Choice(["4bit", "8bit"]),
+            help="Load the frozen base model quantized with bitsandbytes (QLoRA).",
+        ),
         click.option("--steps", type=click.IntRange(min=0), help="Optimizer steps (default: the task's)."),
         click.option("--learning-rate", type=float, help="Learning rate (default: the task's)."),
-        click.option("--batch-size", type=click.IntRange(min=1),
-                     help="Examples per step (default: the task's)."),
+        click.option(
+            "--batch-size", type=click.IntRange(min=1), help="Examples per step (default: the task's)."
+        ),
         click.option("--seed", type=int, help="Training seed (data order, dropout); default 0."),
-        click.option("--threads", type=click.IntRange(min=1),
-                     help="CPU threads for torch (tiny models train fastest on 1)."),
-        click.option("--local-dp", type=click.Choice(["update", "dp-sgd"]),
-                     help="Local differential privacy: clip+noise the update, or DP-SGD (Opacus)."),
-        click.option("--dp-epsilon", type=click.FloatRange(min=0, min_open=True),
-                     help="Privacy budget epsilon of this round's release (needs --local-dp)."),
-        click.option("--dp-delta", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=1e-5,
-                     show_default=True, help="Privacy parameter delta (needs --local-dp)."),
-        click.option("--dp-clip", type=click.FloatRange(min=0, min_open=True),
-                     help="L2 clip norm: of the whole update (update) or per example (dp-sgd)."),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            help="CPU threads for torch (tiny models train fastest on 1).",
+        ),
+        click.option(
+            "--local-dp",
+            type=click.Choice(["update", "dp-sgd"]),
+            help="Local differential privacy: clip+noise the update, or DP-SGD (Opacus).",
+        ),
+        click.option(
+            "--dp-epsilon",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Privacy budget epsilon of this round's release (needs --local-dp).",
+        ),
+        click.option(
+            "--dp-delta",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=1e-5,
+            show_default=True,
+            help="Privacy parameter delta (needs --local-dp).",
+        ),
+        click.option(
+            "--dp-clip",
+            type=click.FloatRange(min=0, min_open=True),
+            help="L2 clip norm: of the whole update (update) or per example (dp-sgd).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -84,7 +111,9 @@ def local_dp_config(options: TrainOptions) -> Any:
     if options.dp_epsilon is None or options.dp_clip is None:
         raise ConfigError(f"--local-dp {options.local_dp} needs --dp-epsilon and --dp-clip")
     return LocalDPConfig(
-        epsilon=options.dp_epsilon, delta=options.dp_delta, clip_norm=options.dp_clip,
+        epsilon=options.dp_epsilon,
+        delta=options.dp_delta,
+        clip_norm=options.dp_clip,
         method="dp_sgd" if options.local_dp == "dp-sgd" else "update",
     )
 
@@ -147,8 +176,9 @@ def run_training(
             loss = logs.get("loss", logs.get("train_loss"))
             bar.update(step, total, f"loss {loss:.4f}" if loss is not None else "training")
 
-        result = train_client(config, examples, global_adapter, client=client, round=round_number,
-                              progress=progress)
+        result = train_client(
+            config, examples, global_adapter, client=client, round=round_number, progress=progress
+        )
         bar.update(config.steps, config.steps)
     return result
 

@@ -104,19 +104,30 @@ class Workspace:
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLB_", "APE_"))}
         env.update(
-            APE_DATA_FOLDER=str(self.ape_data), FLB_CONFIG=str(self.config), NO_COLOR="1",
-            HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", COLUMNS="120",
+            APE_DATA_FOLDER=str(self.ape_data),
+            FLB_CONFIG=str(self.config),
+            NO_COLOR="1",
+            HF_HUB_OFFLINE="1",
+            HF_DATASETS_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            COLUMNS="120",
         )
         env.update(extra)
         return env
 
-    def flb(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300,
-            **env: str) -> subprocess.CompletedProcess[str]:
+    def flb(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real `flb` executable in the workspace."""
         started = time.monotonic()
         done = subprocess.run(
-            [str(FLB), *args], cwd=self.root, env=self.env(**env), input=input, capture_output=True,
-            text=True, timeout=timeout,
+            [str(FLB), *args],
+            cwd=self.root,
+            env=self.env(**env),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         print(f"flb {' '.join(args)}: exit {done.returncode} in {time.monotonic() - started:.1f} s")
         if check and done.returncode != 0:
@@ -176,17 +187,22 @@ def deploy(anvil: AnvilNode, initial_cid: str, record_path: Path, round_duration
 
     with networks.parse_network_choice(anvil.uri):
         record = deploy_system(
-            accounts.test_accounts[0], initial_model_cid=initial_cid,
-            oracle=accounts.test_accounts[1].address, round_duration=round_duration,
-            reward_per_round=1_000 * TOKEN, token_supply=1_000_000 * TOKEN, fund_amount=10_000 * TOKEN,
+            accounts.test_accounts[0],
+            initial_model_cid=initial_cid,
+            oracle=accounts.test_accounts[1].address,
+            round_duration=round_duration,
+            reward_per_round=1_000 * TOKEN,
+            token_supply=1_000_000 * TOKEN,
+            fund_amount=10_000 * TOKEN,
         )
     record.save(record_path)
     return record
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, anvil: AnvilNode, cli_cache: Path, client_data: Path,
-              initial_adapter_bytes: bytes) -> Workspace:
+def workspace(
+    tmp_path: Path, anvil: AnvilNode, cli_cache: Path, client_data: Path, initial_adapter_bytes: bytes
+) -> Workspace:
     """A fresh deployment on the session's anvil node and a client workspace pointing at it."""
     from flb_dapp.storage.local import LocalStore
 
@@ -245,13 +261,25 @@ def finalize_with_library(ws: Workspace, round_number: int = 1) -> Any:
         sdk = Coordinator(ws.record.coordinator)
         updates = [UpdateRef(u.client, u.cid, u.num_samples) for u in sdk.updates(round_number)]
         inputs = RoundInputs(
-            contract=sdk.address, chain_id=int(provider.chain_id), round=round_number,
-            previous_global_cid=sdk.latest_global_model_cid, updates=updates, budget=sdk.reward_per_round,
+            contract=sdk.address,
+            chain_id=int(provider.chain_id),
+            round=round_number,
+            previous_global_cid=sdk.latest_global_model_cid,
+            updates=updates,
+            budget=sdk.reward_per_round,
             task=spec.to_dict(),
         )
         outcome = compute_round(inputs, RoundSettings(), LocalStore(ws.store), make_evaluator(spec, ws.cache))
-        sdk.finalize_round(accounts.test_accounts[1], FinalizeRequest(
-            round_number, outcome.global_model_cid, outcome.report_cid, outcome.rewards.tree.root,
-            outcome.rewards.total, outcome.metric, outcome.epsilon,
-        ))
+        sdk.finalize_round(
+            accounts.test_accounts[1],
+            FinalizeRequest(
+                round_number,
+                outcome.global_model_cid,
+                outcome.report_cid,
+                outcome.rewards.tree.root,
+                outcome.rewards.total,
+                outcome.metric,
+                outcome.epsilon,
+            ),
+        )
     return outcome

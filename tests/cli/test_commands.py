@@ -21,8 +21,13 @@ pytestmark = [pytest.mark.anvil]
 def test_register_participate_status_claim_pull_chat_eval(workspace: Workspace, one_thread: None) -> None:
     ws = workspace
     dry = parse_json(ws.invoke("--json", "register", "--dry-run").stdout)
-    assert dry == {"bytes": ws.data.stat().st_size, "commitment": dry["commitment"], "data": str(ws.data),
-                   "files": 1, "registered": False}
+    assert dry == {
+        "bytes": ws.data.stat().st_size,
+        "commitment": dry["commitment"],
+        "data": str(ws.data),
+        "files": 1,
+        "registered": False,
+    }
     registered = parse_json(ws.invoke("--json", "register", "--account", "test:2").stdout)
     assert registered["commitment"] == dry["commitment"] and registered["registered"]
 
@@ -30,8 +35,14 @@ def test_register_participate_status_claim_pull_chat_eval(workspace: Workspace, 
     assert before["round"]["current"] == 1 and before["round"]["open"]
     assert before["account"]["registered"] and not before["account"]["submitted_this_round"]
     assert before["account"]["dataset_commitment"] == dry["commitment"]
-    assert before["global_model"] == {"cid": ws.record.initial_model_cid, "round": 0, "metric": None,
-                                      "epsilon": None, "report_cid": None, "metrics": {}}
+    assert before["global_model"] == {
+        "cid": ws.record.initial_model_cid,
+        "round": 0,
+        "metric": None,
+        "epsilon": None,
+        "report_cid": None,
+        "metrics": {},
+    }
 
     submitted = parse_json(ws.invoke("--json", "participate", "--account", "test:2", "--threads", "1").stdout)
     assert submitted["submitted"] and submitted["num_samples"] == 64
@@ -42,7 +53,10 @@ def test_register_participate_status_claim_pull_chat_eval(workspace: Workspace, 
     earned = outcome.rewards.cumulative[status["account"]["address"]]
     assert earned > 0
     assert status["rewards"] == {
-        "earned": earned, "claimed": 0, "claimable": earned, "report_round": 1,
+        "earned": earned,
+        "claimed": 0,
+        "claimable": earned,
+        "report_round": 1,
         "report_cid": outcome.report_cid,
     }
     assert status["report_error"] == ""
@@ -65,8 +79,9 @@ def test_register_participate_status_claim_pull_chat_eval(workspace: Workspace, 
     assert initial["cid"] == ws.record.initial_model_cid
     not_yet = ws.invoke("pull", "--round", "2", expect=1)
     assert "round 2 is not finalized yet" in not_yet.stderr
-    occupied = ws.invoke("pull", "--cid", outcome.global_model_cid, "--out", str(ws.root / "latest"),
-                         expect=2)
+    occupied = ws.invoke(
+        "pull", "--cid", outcome.global_model_cid, "--out", str(ws.root / "latest"), expect=2
+    )
     assert "pass --force" in occupied.stderr
 
     reply = ws.invoke("chat", "--prompt", "Where does a zorbaax live?", "--max-new-tokens", "4")
@@ -76,10 +91,22 @@ def test_register_participate_status_claim_pull_chat_eval(workspace: Workspace, 
 
     record = ws.root / "record.csv"
     for _ in range(2):
-        result = parse_json(ws.invoke(
-            "--json", "eval", "--adapter", outcome.global_model_cid, "--subjects", "habitat", "--limit", "12",
-            "--out", str(ws.root / "eval.json"), "--record", str(record),
-        ).stdout)
+        result = parse_json(
+            ws.invoke(
+                "--json",
+                "eval",
+                "--adapter",
+                outcome.global_model_cid,
+                "--subjects",
+                "habitat",
+                "--limit",
+                "12",
+                "--out",
+                str(ws.root / "eval.json"),
+                "--record",
+                str(record),
+            ).stdout
+        )
     assert result["n"] == 12 and set(result["per_category"]) == {"habitat"}
     assert json.loads((ws.root / "eval.json").read_text())["accuracy"] == result["accuracy"]
     rows = list(csv.DictReader(record.open()))
@@ -132,12 +159,24 @@ def test_train_with_local_differential_privacy(workspace: Workspace, one_thread:
     from flb_dapp.lora import decode_adapter
 
     ws = workspace
-    common = ["train", "--global-cid", ws.record.initial_model_cid, "--round", "1", "--account", "test:6",
-              "--steps", "1", "--out", str(ws.root / "dp.safetensors")]
+    common = [
+        "train",
+        "--global-cid",
+        ws.record.initial_model_cid,
+        "--round",
+        "1",
+        "--account",
+        "test:6",
+        "--steps",
+        "1",
+        "--out",
+        str(ws.root / "dp.safetensors"),
+    ]
     missing = ws.invoke(*common, "--local-dp", "update", expect=2)
     assert "Error: --local-dp update needs --dp-epsilon and --dp-clip" in missing.stderr
-    trained = parse_json(ws.invoke("--json", *common, "--local-dp", "update", "--dp-epsilon", "2",
-                                   "--dp-clip", "1").stdout)
+    trained = parse_json(
+        ws.invoke("--json", *common, "--local-dp", "update", "--dp-epsilon", "2", "--dp-clip", "1").stdout
+    )
     assert trained["metrics"]["dp_epsilon"] == 2.0
     adapter = decode_adapter((ws.root / "dp.safetensors").read_bytes())
     assert adapter.extra["dp.mechanism"] and float(adapter.extra["dp.epsilon"]) == 2.0

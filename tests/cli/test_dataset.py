@@ -26,8 +26,10 @@ def expected_commitment(files: dict[str, bytes]) -> str:
     """Computed independently from the module: the documented manifest, then sha256."""
     manifest = {
         "format": MANIFEST_FORMAT,
-        "files": [{"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                  for p, d in sorted(files.items())],
+        "files": [
+            {"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+            for p, d in sorted(files.items())
+        ],
     }
     encoded = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
     return "0x" + hashlib.sha256(encoded).hexdigest()

@@ -20,14 +20,19 @@ pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
 def run_oracle_once(ws: Workspace) -> subprocess.CompletedProcess[str]:
     """`flb-oracle once` with its own settings file (the oracle's account is test:1)."""
-    config = ws.write_config(ws.root / "oracle.yaml", account="test:1",
-                             oracle={"journal": str(ws.root / "oracle.sqlite")})
+    config = ws.write_config(
+        ws.root / "oracle.yaml", account="test:1", oracle={"journal": str(ws.root / "oracle.sqlite")}
+    )
     if not FLB_ORACLE.exists():
         pytest.fail(f"the oracle service is not installed: {FLB_ORACLE} is missing (lead's issue)")
     started = time.monotonic()
     done = subprocess.run(
-        [str(FLB_ORACLE), "--config", str(config), "once"], cwd=ws.root, env=ws.env(FLB_CONFIG=str(config)),
-        capture_output=True, text=True, timeout=600,
+        [str(FLB_ORACLE), "--config", str(config), "once"],
+        cwd=ws.root,
+        env=ws.env(FLB_CONFIG=str(config)),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     print(f"flb-oracle once: exit {done.returncode} in {time.monotonic() - started:.1f} s")
     if done.returncode != 0:
@@ -85,12 +90,14 @@ def generate_from(folder: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Where does a zorbaax live?"}], tokenize=False,
+        [{"role": "user", "content": "Where does a zorbaax live?"}],
+        tokenize=False,
         add_generation_prompt=True,
     )
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
-        output: Any = model.generate(input_ids=ids, max_new_tokens=5, do_sample=False,
-                                pad_token_id=tokenizer.pad_token_id)
+        output: Any = model.generate(
+            input_ids=ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        )
     assert output.shape[1] > ids.shape[1]  # it generated tokens
-    assert isinstance(tokenizer.decode(output[0, ids.shape[1]:]), str)
+    assert isinstance(tokenizer.decode(output[0, ids.shape[1] :]), str)

@@ -18,8 +18,13 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 def spawn(ws: Workspace, *args: str, **env: str) -> tuple[pexpect.spawn, io.StringIO]:
     log = io.StringIO()
     child = pexpect.spawn(
-        str(FLB), list(args), cwd=str(ws.root), env=ws.env(TERM="xterm-256color", **env), encoding="utf-8",
-        timeout=180, dimensions=(40, 140),
+        str(FLB),
+        list(args),
+        cwd=str(ws.root),
+        env=ws.env(TERM="xterm-256color", **env),
+        encoding="utf-8",
+        timeout=180,
+        dimensions=(40, 140),
     )
     child.logfile_read = log  # everything the terminal showed
     return child, log
@@ -61,8 +66,22 @@ def test_password_prompts_do_not_echo(workspace: Workspace) -> None:
 
 def test_train_shows_a_progress_bar(workspace: Workspace) -> None:
     ws = workspace
-    child, log = spawn(ws, "train", "--global-cid", ws.record.initial_model_cid, "--round", "1",
-                       "--account", "test:3", "--steps", "6", "--threads", "1", "--out", "update.safetensors")
+    child, log = spawn(
+        ws,
+        "train",
+        "--global-cid",
+        ws.record.initial_model_cid,
+        "--round",
+        "1",
+        "--account",
+        "test:3",
+        "--steps",
+        "6",
+        "--threads",
+        "1",
+        "--out",
+        "update.safetensors",
+    )
     child.expect(r"Training.*━.*\d+/6 steps")  # rich's bar: description, bar, M/N steps
     child.expect(r"6/6 steps")
     child.expect("Saved the round 1 update to")
@@ -76,8 +95,14 @@ def test_train_shows_a_progress_bar(workspace: Workspace) -> None:
 def test_errors_are_red_on_a_terminal_unless_no_color(workspace: Workspace) -> None:
     ws = workspace
     env = {k: v for k, v in ws.env().items() if k != "NO_COLOR"}
-    child = pexpect.spawn(str(FLB), ["register", "--dry-run", "--data", "absent"], cwd=str(ws.root),
-                          env={**env, "TERM": "xterm-256color"}, encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        str(FLB),
+        ["register", "--dry-run", "--data", "absent"],
+        cwd=str(ws.root),
+        env={**env, "TERM": "xterm-256color"},
+        encoding="utf-8",
+        timeout=60,
+    )
     child.expect(pexpect.EOF)
     assert "\x1b[31mError: no data at absent" in child.before
     child, log = spawn(ws, "register", "--dry-run", "--data", "absent")  # NO_COLOR=1 from ws.env()

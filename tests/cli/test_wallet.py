@@ -16,14 +16,16 @@ DEV_KEY = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEV_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 
 
-def flb(data: Path, *args: str, input: str | None = None, password: str | None = PASSWORD
-        ) -> subprocess.CompletedProcess[str]:
+def flb(
+    data: Path, *args: str, input: str | None = None, password: str | None = PASSWORD
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLB_", "APE_"))}
     env.update(APE_DATA_FOLDER=str(data), NO_COLOR="1", FLB_CONFIG=str(data / "absent.yaml"))
     if password is not None:
         env["FLB_PASSWORD"] = password
-    return subprocess.run([str(FLB), *args], env=env, input=input, capture_output=True, text=True,
-                          timeout=120, cwd=data)
+    return subprocess.run(
+        [str(FLB), *args], env=env, input=input, capture_output=True, text=True, timeout=120, cwd=data
+    )
 
 
 @pytest.mark.slow
@@ -43,14 +45,18 @@ def test_new_import_list_and_refusals(tmp_path: Path) -> None:
     assert DEV_KEY not in keystore and "crypto" in json.loads(keystore)
 
     listed = json.loads(flb(data, "--json", "account", "list").stdout)
-    assert listed["accounts"] == [{"alias": "alice", "address": alice["address"]},
-                                  {"alias": "dev", "address": DEV_ADDRESS}]
+    assert listed["accounts"] == [
+        {"alias": "alice", "address": alice["address"]},
+        {"alias": "dev", "address": DEV_ADDRESS},
+    ]
     table = flb(data, "account", "list").stdout
     assert "alice" in table and DEV_ADDRESS in table and "\x1b[" not in table  # NO_COLOR, not a TTY
 
     taken = flb(data, "account", "new", "alice")
     assert (taken.returncode, taken.stderr.strip()) == (
-        1, "Error: an account named 'alice' exists already; choose another alias")
+        1,
+        "Error: an account named 'alice' exists already; choose another alias",
+    )
     secret_typo = "0x1234" + "zz" * 30
     bad_key = flb(data, "account", "import", "bob", input=secret_typo + "\n")
     assert bad_key.returncode == 1 and "not a private key" in bad_key.stderr
