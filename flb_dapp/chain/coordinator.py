@@ -17,6 +17,7 @@ from eth_utils import to_checksum_address
 from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, contract_type
 from flb_dapp.chain.types import (
     PPM,
+    BanRecord,
     ClaimRecord,
     ClientInfo,
     FinalizedRecord,
@@ -352,6 +353,17 @@ class Coordinator:
                 transaction_hash=str(log.transaction_hash),
             )
             for log in self._logs("RoundFinalized", start_block, stop_block, round=round_number)
+        ]
+
+    def ban_changes(self, start_block: int = 0, stop_block: int | None = None) -> list[BanRecord]:
+        """``ClientBanStatusChanged`` events, in chain order."""
+        return [
+            BanRecord(
+                client=to_checksum_address(log.client),
+                banned=bool(log.banned),
+                block_number=int(log.block_number),
+            )
+            for log in self._logs("ClientBanStatusChanged", start_block, stop_block)
         ]
 
     def claims(self, start_block: int = 0, stop_block: int | None = None) -> list[ClaimRecord]:

@@ -80,6 +80,15 @@ class FinalizedRecord:
 
 
 @dataclass(frozen=True)
+class BanRecord:
+    """A ``ClientBanStatusChanged`` event."""
+
+    client: str
+    banned: bool
+    block_number: int
+
+
+@dataclass(frozen=True)
 class ClaimRecord:
     """A ``RewardClaimed`` event."""
 

@@ -213,12 +213,7 @@ class Indexer:
         return True
 
     def _ban_changes(self, coordinator: Coordinator, start: int, stop: int) -> list[tuple[str, bool]]:
-        # NOTE: the SDK has no reader for ClientBanStatusChanged yet; this is the one raw event read.
-        reader = getattr(coordinator, "ban_changes", None)
-        if reader is not None:
-            return [(c.client, bool(c.banned)) for c in reader(start_block=start, stop_block=stop)]
-        logs = coordinator.contract.ClientBanStatusChanged.range(start, stop + 1)
-        return [(str(log_.client), bool(log_.banned)) for log_ in logs]
+        return [(c.client, c.banned) for c in coordinator.ban_changes(start_block=start, stop_block=stop)]
 
     def _read_range(self, coordinator: Coordinator, start: int, stop: int) -> _Batch:
         batch = _Batch(

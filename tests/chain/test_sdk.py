@@ -154,6 +154,17 @@ def test_preflight_refusals_send_nothing(
         sdk.claim(a, 5, [])
 
 
+def test_ban_changes_reader(system: tuple[Coordinator, DeploymentRecord], accounts: Any) -> None:
+    sdk, _ = system
+    sdk.register(accounts[2], b"\x01" * 32)
+    sdk.set_client_banned(accounts[0], accounts[2].address, True)
+    sdk.set_client_banned(accounts[0], accounts[2].address, False)
+    assert [(b.client, b.banned) for b in sdk.ban_changes()] == [
+        (accounts[2].address, True),
+        (accounts[2].address, False),
+    ]
+
+
 def test_sdk_refuses_an_address_without_code(accounts: Any) -> None:
     with pytest.raises(ChainError, match="no contract at"):
         Coordinator(accounts[9].address)
