@@ -119,7 +119,7 @@ def build_index(workdir: Path) -> str:
             reward_per_round=budget,
             fund_amount=ROUNDS * budget,
         )
-        sdk = Coordinator(record.coordinator)
+        sdk = Coordinator(record.coordinator, record.block)
         for i, client in enumerate(clients):
             sdk.register(client, hashlib.sha256(b"dataset %d" % i).digest())
         cumulative: dict[str, int] = {}

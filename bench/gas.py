@@ -39,7 +39,7 @@ def measure(clients_in_round: int, accounts: list, deployer, oracle) -> dict[str
         token_supply=10**24,
         fund_amount=10**23,
     )
-    sdk = Coordinator(record.coordinator)
+    sdk = Coordinator(record.coordinator, record.block)
     clients = accounts[:clients_in_round]
     register_gas, submit_gas = [], []
     for i, client in enumerate(clients):

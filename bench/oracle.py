@@ -57,7 +57,7 @@ def measure(n: int, work: Path, funder, oracle_account, scorer, spec, cache: Pat
         token_supply=10**24,
         fund_amount=10**23,
     )
-    sdk = Coordinator(record.coordinator)
+    sdk = Coordinator(record.coordinator, record.block)
     clients = [accounts.test_accounts.generate_test_account() for _ in range(n)]
     base = decode_adapter(store.get_bytes(initial_cid))
     for i, client in enumerate(clients):

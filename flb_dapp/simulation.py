@@ -114,7 +114,7 @@ def run_simulation(
         fund_amount=ROUND_REWARD * config.rounds,
     )
     record.save(out / "deployment.json")
-    sdk = Coordinator(record.coordinator)
+    sdk = Coordinator(record.coordinator, record.block)
     settings = FLBSettings(
         network=config.network,
         deployment=str(out / "deployment.json"),

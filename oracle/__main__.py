@@ -107,7 +107,7 @@ def verify(
         record = DeploymentRecord.load(settings.deployment)
         scorer = make_evaluator(settings.task, settings.cache_dir)
         result = verify_round(
-            Coordinator(record.coordinator),
+            Coordinator(record.coordinator, record.block),
             open_store(settings.store),
             round_number,
             scorer,

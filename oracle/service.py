@@ -39,7 +39,7 @@ def open_oracle(settings: FLBSettings, **overrides: Any) -> Iterator[Oracle]:
         torch.set_num_threads(settings.oracle.torch_threads)
     with connect(settings.network):
         record = DeploymentRecord.load(settings.deployment)
-        coordinator = Coordinator(record.coordinator)
+        coordinator = Coordinator(record.coordinator, record.block)
         account = load_account(settings.account or "test:0", oracle_password(settings))
         journal = Journal(settings.oracle.journal)
         try:

@@ -63,12 +63,18 @@ def translate_reverts() -> Iterator[None]:
 
 
 class Coordinator:
-    """The FLB coordinator at ``address`` on the connected Ape network."""
+    """The FLB coordinator at ``address`` on the connected Ape network.
 
-    def __init__(self, address: str) -> None:
+    ``start_block`` (the deployment block, from the deployment record) is where event readers
+    start by default: nothing of this contract happened before it, and scanning from block 0 costs
+    time proportional to the whole chain (quadratic on the embedded chain).
+    """
+
+    def __init__(self, address: str, start_block: int = 0) -> None:
         from ape import Contract, chain
 
         self.address = to_checksum_address(address)
+        self.start_block = start_block
         try:
             code = chain.provider.get_code(self.address)
         except Exception as exc:
@@ -300,6 +306,7 @@ class Coordinator:
         from ape import chain
 
         # NOTE: blocks.height reads 0 when the node is down; head.number raises instead.
+        start_block = max(start_block, self.start_block)
         stop = chain.blocks.head.number if stop_block is None else stop_block
         if stop < start_block:
             return []

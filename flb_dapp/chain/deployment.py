@@ -127,7 +127,7 @@ def deploy_system(
             reward_per_round,
         )
     block = int(chain.get_receipt(coordinator.txn_hash).block_number)
-    sdk = Coordinator(coordinator.address)
+    sdk = Coordinator(coordinator.address, block)
     if funding:
         sdk.fund_rewards(deployer, funding)
     if sdk.reward_totals[0] != funding:

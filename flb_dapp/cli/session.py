@@ -81,7 +81,7 @@ def chain_session(settings: Any, verbose: bool = False) -> Iterator[ChainSession
             )
         from flb_dapp.chain.coordinator import Coordinator
 
-        yield ChainSession(settings.network, chain_id, record, Coordinator(record.coordinator))
+        yield ChainSession(settings.network, chain_id, record, Coordinator(record.coordinator, record.block))
 
 
 def check_gas_funds(session: ChainSession, address: str) -> None:

@@ -51,12 +51,12 @@ def _indexer_for(
             network=record.network if record else api.network,
         )
     record = record or DeploymentRecord.load(api.deployment)
-    address = record.coordinator
+    address, deployed_at = record.coordinator, record.block
     # NOTE: the SDK object is built on the first sync, so the API starts (and serves its cache)
     # while the chain node is still down.
     return Indexer(
         db,
-        lambda: Coordinator(address),
+        lambda: Coordinator(address, deployed_at),
         store,
         address=address,
         network=record.network,

@@ -35,7 +35,7 @@ with networks.parse_network_choice(uri):
     record = deploy_system(operator, initial_model_cid=initial, round_duration=600, reward_per_round=1000,
                            token_supply=10**6, fund_amount=10_000)
     record.save(record_path)
-    sdk = Coordinator(record.coordinator)
+    sdk = Coordinator(record.coordinator, record.block)
     sdk.register(client, b"\\x01" * 32)
     sdk.submit_update(client, 1, store.put_bytes(b"update %d" % samples), samples)
 """

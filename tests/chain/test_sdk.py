@@ -31,7 +31,7 @@ def system(accounts: Any) -> tuple[Coordinator, DeploymentRecord]:
         token_supply=10**6,
         fund_amount=5_000,
     )
-    return Coordinator(record.coordinator), record
+    return Coordinator(record.coordinator, record.block), record
 
 
 def test_deploy_system_records_and_funds(

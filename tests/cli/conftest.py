@@ -258,7 +258,7 @@ def finalize_with_library(ws: Workspace, round_number: int = 1) -> Any:
 
     spec = TaskSpec.from_dict(TASK)
     with networks.parse_network_choice(ws.anvil.uri) as provider:
-        sdk = Coordinator(ws.record.coordinator)
+        sdk = Coordinator(ws.record.coordinator, ws.record.block)
         updates = [UpdateRef(u.client, u.cid, u.num_samples) for u in sdk.updates(round_number)]
         inputs = RoundInputs(
             contract=sdk.address,
