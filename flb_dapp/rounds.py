@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from eth_utils import to_checksum_address
 
 from flb_dapp import __version__
 from flb_dapp.aggregation import (
@@ -246,6 +247,8 @@ class RoundComputation:
         self.timings: dict[str, float] = {}
         self._base: Adapter | None = None
         self.limits = AdapterLimits(max_bytes=settings.max_update_bytes)
+        self._rewards: RewardsOutcome | None = None
+        self._report_document: dict[str, Any] | None = None
 
     # The previous global adapter is read in every step that needs it (cheap; verified by CID).
     @property
@@ -441,7 +444,7 @@ class RoundComputation:
                 improvement,
             )
             contributions.update(scores)
-        rewards = allocate(contributions, self.inputs.budget, self.inputs.previous_cumulative)
+        rewards = self._rewards = allocate(contributions, self.inputs.budget, self.inputs.previous_cumulative)
         return {
             "contributions": contributions,
             "round_rewards": rewards.round_rewards,
@@ -455,10 +458,23 @@ class RoundComputation:
         return {"report_cid": cid}
 
     # --- results -------------------------------------------------------------------------------------
+    def rewards(self) -> RewardsOutcome:
+        """The round's rewards and Merkle tree from the recorded contributions, built once."""
+        if self._rewards is None:
+            contributions = self.step("score")["contributions"]
+            self._rewards = allocate(contributions, self.inputs.budget, self.inputs.previous_cumulative)
+        return self._rewards
+
     def build_report(self) -> dict[str, Any]:
+        """The round report; built once (the report step and the outcome both need it)."""
+        if self._report_document is None:
+            self._report_document = self._build_report()
+        return self._report_document
+
+    def _build_report(self) -> dict[str, Any]:
         aggregated = self.step("aggregate")
         scored = self.step("score")
-        rewards = allocate(scored["contributions"], self.inputs.budget, self.inputs.previous_cumulative)
+        rewards = self.rewards()
         decisions = self.step("validate")["decisions"]
         inputs = [
             {
@@ -466,7 +482,7 @@ class RoundComputation:
                 "weight": aggregated["weights"].get(d["client"], 0.0),
                 "excluded": aggregated["excluded"].get(d["client"], ""),
                 "contribution": scored["contributions"].get(d["client"], 0.0),
-                "reward": rewards.round_rewards.get(_checksum(d["client"]), 0),
+                "reward": rewards.round_rewards.get(to_checksum_address(d["client"]), 0),
             }
             for d in decisions
         ]
@@ -506,9 +522,8 @@ class RoundComputation:
 
     def outcome(self) -> RoundOutcome:
         aggregated = self.step("aggregate")
-        scored = self.step("score")
         report = self.build_report()
-        rewards = allocate(scored["contributions"], self.inputs.budget, self.inputs.previous_cumulative)
+        rewards = self.rewards()
         return RoundOutcome(
             round=self.inputs.round,
             global_model_cid=aggregated["global_model_cid"],
@@ -519,12 +534,6 @@ class RoundComputation:
             epsilon=float(aggregated["epsilon"]),
             timings=dict(self.timings),
         )
-
-
-def _checksum(address: str) -> str:
-    from eth_utils import to_checksum_address
-
-    return to_checksum_address(address)
 
 
 def compute_round(

@@ -21,7 +21,8 @@ def read_password(password_file: str | Path | None = None, password_env: str | N
         path = Path(password_file).expanduser()
         if not path.is_file():
             raise WalletError(f"password file {path} does not exist")
-        return path.read_text().splitlines()[0] if path.read_text() else ""
+        lines = path.read_text().splitlines()
+        return lines[0] if lines else ""
     if password_env:
         value = os.environ.get(password_env)
         if value is None:
