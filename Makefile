@@ -46,7 +46,7 @@ demo: setup
 
 # NOTE: the API suite runs in a pytest process of its own: its session-long federation on the
 # embedded chain must not meet Ape's snapshot "rebasing" across the other packages' fixtures.
-test: setup
+test: setup lint
 	$(VENV)/bin/ape compile
 	$(PY) -m pytest -q --ignore=tests/api
 	$(PY) -m pytest -q tests/api

@@ -125,9 +125,13 @@ def build_index(workdir: Path) -> str:
         cumulative: dict[str, int] = {}
         for number in range(1, ROUNDS + 1):
             decisions = []
+            entries = [
+                (client, number, store.put_bytes(b"update %d %d" % (number, i)), 100 + i)
+                for i, client in enumerate(clients)
+            ]
+            sdk.submit_all(entries)
             for i, client in enumerate(clients):
-                cid = store.put_bytes(b"update %d %d" % (number, i))
-                sdk.submit_update(client, number, cid, 100 + i)
+                cid = entries[i][2]
                 accepted = i % 7 != 3
                 decisions.append(
                     {

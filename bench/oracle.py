@@ -60,11 +60,13 @@ def measure(n: int, work: Path, funder, oracle_account, scorer, spec, cache: Pat
     sdk = Coordinator(record.coordinator, record.block)
     clients = [accounts.test_accounts.generate_test_account() for _ in range(n)]
     base = decode_adapter(store.get_bytes(initial_cid))
+    entries = []
     for i, client in enumerate(clients):
         funder.transfer(client, 10**17)
         sdk.register(client, hashlib.sha256(f"{work}:{i}".encode()).digest())
         cid = store.put_bytes(encode_adapter(synthetic_update(base, client.address, 1, i)))
-        sdk.submit_update(client, 1, cid, 50 + i)
+        entries.append((client, 1, cid, 50 + i))
+    sdk.submit_all(entries)
     settings = FLBSettings(
         network="ethereum:local:test",
         store=str(work / "store"),

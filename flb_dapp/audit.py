@@ -7,6 +7,7 @@ CID and the rewards root with what the oracle wrote on chain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,16 @@ def read_round_inputs(
     task: TaskSpec,
     *,
     start_block: int = 0,
+    stop_block: int | None = None,
     budget: int | None = None,
 ) -> RoundInputs:
-    """The inputs of ``round_number``: its updates (in chain order), the global model it trains
-    from, and what it inherits from the previous round's report."""
+    """The inputs of ``round_number``: its updates (in commit order) up to ``stop_block`` (default:
+    the head now, recorded in the inputs so that a verifier reads exactly as far), the clients
+    banned at that block, the global model it trains from, and what it inherits from the previous
+    round's report."""
     from ape import chain
 
+    stop = int(chain.blocks.head.number) if stop_block is None else stop_block
     previous = coordinator.round(round_number - 1)
     if not previous.global_model_cid:
         raise RoundError(f"round {round_number - 1} has no global model on chain")
@@ -59,8 +64,18 @@ def read_round_inputs(
         inherited = inputs_after(load_report(store, previous.report_cid))
     updates = [
         UpdateRef(u.client, u.cid, u.num_samples)
-        for u in coordinator.updates(round_number=round_number, start_block=start_block)
+        for u in coordinator.updates(round_number=round_number, start_block=start_block, stop_block=stop)
     ]
+    # NOTE: ordered by commit, not by reveal: of two equal updates the later one is the copy, and a
+    # copier who learnt a CID can only commit it after its owner did (`flb` commits before it
+    # publishes the bytes), while it could still send its reveal first.
+    committed = coordinator.commits(round_number=round_number, start_block=start_block, stop_block=stop)
+    position = {c.client: i for i, c in enumerate(committed)}
+    updates.sort(key=lambda u: position.get(u.client, len(position)))
+    status: dict[str, bool] = {}
+    for change in coordinator.ban_changes(stop_block=stop):
+        status[change.client] = change.banned
+    submitters = {u.client for u in updates}
     return RoundInputs(
         contract=coordinator.address,
         chain_id=int(chain.chain_id),
@@ -69,6 +84,8 @@ def read_round_inputs(
         updates=updates,
         budget=coordinator.reward_per_round if budget is None else budget,
         task=task.to_dict(),
+        block=stop,
+        banned=tuple(sorted(c for c, banned in status.items() if banned and c in submitters)),
         **inherited,
     )
 
@@ -110,22 +127,37 @@ class _ReplayJournal(MemoryJournal):
 
 
 def verify_round(
-    coordinator: Coordinator, store: ContentStore, round_number: int, scorer: Scorer, *, start_block: int = 0
+    coordinator: Coordinator,
+    store: ContentStore,
+    round_number: int,
+    scorer: Scorer | None = None,
+    *,
+    start_block: int = 0,
+    scorer_for_task: Callable[[TaskSpec], Scorer] | None = None,
 ) -> VerifyResult:
-    """Recompute ``round_number`` and compare it with the chain."""
+    """Recompute ``round_number`` and compare it with the chain.
+
+    Everything comes from the report and the chain, never from the verifier's own settings: the
+    task the report records (``scorer_for_task`` builds the evaluator for it), its round settings,
+    and the events up to the block the report names.
+    """
     info = coordinator.round(round_number)
     if not info.finalized or not info.report_cid:
         raise RoundError(f"round {round_number} is not finalized yet")
     report = load_report(store, info.report_cid)
-    settings_data = dict(report["settings"])
-    settings = RoundSettings(**settings_data)
+    settings = RoundSettings.from_description(report["settings"])
     task = TaskSpec.from_dict(report["task"])
+    if scorer is None:
+        if scorer_for_task is None:
+            raise RoundError("verify_round needs a scorer or scorer_for_task")
+        scorer = scorer_for_task(task)
     inputs = read_round_inputs(
         coordinator,
         store,
         round_number,
         task,
         start_block=start_block,
+        stop_block=int(report["inputs_block"]) if report.get("inputs_block") else None,
         budget=int(report["rewards"]["budget"]),
     )
     unfetchable = {

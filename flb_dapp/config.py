@@ -41,20 +41,54 @@ def check_secret(value: str | None, name: str) -> str:
 
 
 class OracleConfig(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _no_seed_values(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("seed", "dp_seed"):
+                if key in data:
+                    raise ConfigError(
+                        f"oracle.{key} in configuration would publish the DP noise seed (anyone could "
+                        "subtract the noise); put it in a file named by oracle.dp_seed_file or an "
+                        "environment variable named by oracle.dp_seed_env"
+                    )
+        return data
+
     interval_s: float = 15.0
     journal: str = ".flb/oracle.sqlite"
-    strategy: dict[str, Any] = Field(default_factory=lambda: {"name": "fedavg"})
-    scoring: str = "leave-one-out"
-    seed: int = 0
-    norm_factor: float = 20.0
-    privacy_delta: float = 1e-5
+    # Round settings: None means the default of ``flb_dapp.rounds.RoundSettings``, their one owner.
+    strategy: dict[str, Any] | None = None
+    scoring: str | None = None
+    norm_factor: float | None = None
+    duplicate_cosine: float | None = None
+    privacy_delta: float | None = None
     privacy_budget: float | None = None
-    fetch_timeout_s: float = 60.0
-    max_update_bytes: int = 256 << 20
+    fetch_timeout_s: float | None = None
+    fetch_concurrency: int | None = None
+    fetch_round_budget_s: float | None = None
+    max_updates: int | None = None
+    max_update_bytes: int | None = None
+    # The secret seed of server-side DP noise, from a file or an environment variable, never from
+    # this file: anyone who knows it can subtract the noise. Unset: OS entropy.
+    dp_seed_file: str | None = None
+    dp_seed_env: str | None = None
+    pause_after_failures: int = 2  # the same step failing this many times in a row pauses the oracle
     control_host: str = "127.0.0.1"
     control_port: int | None = None
     control_token_env: str = "FLB_ORACLE_TOKEN"
-    upload_port: int | None = None  # gRPC upload service for clients without an IPFS node
+    # gRPC upload service, for clients without an IPFS node. Plaintext only on a loopback
+    # upload_host; elsewhere set upload_tls_cert and upload_tls_key (PEM files). The service reads
+    # the chain every upload_refresh_s in its own thread: a new registration or round is seen after
+    # at most that long. Each upload must finish within upload_deadline_s and keep an average of
+    # upload_min_rate bytes/s; at most upload_max_streams run at once.
+    upload_port: int | None = None
+    upload_host: str = "127.0.0.1"
+    upload_tls_cert: str | None = None
+    upload_tls_key: str | None = None
+    upload_deadline_s: float = 60.0
+    upload_min_rate: int = 16 << 10
+    upload_max_streams: int = 16
+    upload_refresh_s: float = 5.0
     device: str = "cpu"
     torch_threads: int | None = None  # None: torch's default; 1 is much faster for tiny models
 
@@ -68,6 +102,7 @@ class ApiConfig(BaseModel):
     oracle_control_url: str | None = None
     max_page_size: int = 100
     max_download_bytes: int = 512 << 20
+    max_concurrent_downloads: int = 4
     poll_interval_s: float = 2.0
     response_cache_entries: int = 1024
 
@@ -103,6 +138,7 @@ class FLBSettings(BaseSettings):
     deployment: str = "deployments/31337.json"
     store: str = ".flb/store"
     upload_grpc: str | None = None
+    upload_tls_ca: str | None = None  # PEM CA (or self-signed cert) to trust for the gRPC upload
     cache_dir: str = ".flb/cache"
     account: str | None = None
     password_file: str | None = None

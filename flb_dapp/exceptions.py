@@ -29,6 +29,14 @@ class StoreUnavailableError(StorageError):
     """The store (IPFS node, gRPC upload service) cannot be reached."""
 
 
+class ContentTimeoutError(StorageError, TimeoutError):
+    """The store answered but the content did not arrive in full before the caller's deadline.
+
+    Not an outage: a CID nobody serves, or a peer that sends a byte a minute, looks like this, so
+    it is about the content and whoever published its CID.
+    """
+
+
 class ContentNotFoundError(StorageError, KeyError):
     """No content is stored under this CID."""
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.deployment import TOKEN_DECIMALS, deploy_system
 from flb_dapp.config import FLBSettings, OracleConfig
@@ -37,7 +38,7 @@ class SimulationConfig:
     clients: int = 3
     rounds: int = 3
     model: str = "tiny"
-    strategy: dict[str, Any] = field(default_factory=lambda: {"name": "fedavg"})
+    strategy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_STRATEGY))
     malicious: int = 0
     seed: int = 0
     steps: int = 50
@@ -124,7 +125,6 @@ def run_simulation(
         oracle=OracleConfig(
             journal=str(out / "oracle.sqlite"),
             strategy=config.strategy,
-            seed=config.seed,
             scoring=config.scoring,
         ),
     )
@@ -151,13 +151,16 @@ def run_simulation(
     for round_number in range(1, config.rounds + 1):
         global_cid = sdk.latest_global_model_cid
         base = decode_adapter(store.get_bytes(global_cid))  # verified against the on-chain CID
+        entries = []
         for index, (client, share) in enumerate(zip(clients, shares, strict=True)):
             trained = train_config(spec, cache, seed=config.seed * 1000 + round_number * 100 + index)
             adapter = train_client(trained, share, base, client=client.address, round=round_number).adapter
             if client.address in malicious:
                 adapter = poison(adapter, base)
             cid = store.put_bytes(encode_adapter(adapter))
-            sdk.submit_update(client, round_number, cid, adapter.metadata.num_samples)
+            entries.append((client, round_number, cid, adapter.metadata.num_samples))
+        # NOTE: every client commits, which closes the commit phase at once; then all reveal.
+        sdk.submit_all(entries)
         [processed] = oracle.run_once()
         outcome = processed.outcome
         assert outcome is not None

@@ -38,12 +38,31 @@ class TaskSpec:
     max_seq_len: int = 128
     learning_rate: float = 5e-3
     batch_size: int = 8
+    # What an update may claim and weigh, agreed by every party (README, "Security model"):
+    # a claimed sample count above ``sample_cap`` is rejected; a delta whose L2 norm is above
+    # ``max_update_norm`` (poison, scaled copies) or below ``min_update_norm`` (no training: free
+    # riders, Sybils sending the global model back) is rejected.
+    max_samples: int | None = None  # None: steps x batch_size, the examples one round can use
+    max_update_norm: float | None = 100.0  # measured: honest tiny-task deltas are 7-8 (50 steps)
+    min_update_norm: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.lora_r < 1 or self.lora_alpha < 1:
             raise ConfigError(f"LoRA r and alpha must be >= 1, got {self.lora_r}, {self.lora_alpha}")
         if self.steps < 0:
             raise ConfigError(f"steps must be >= 0, got {self.steps}")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ConfigError(f"max_samples must be >= 1 or unset, got {self.max_samples}")
+        if self.max_update_norm is not None and not self.max_update_norm > self.min_update_norm >= 0:
+            raise ConfigError(
+                "need max_update_norm > min_update_norm >= 0, "
+                f"got {self.max_update_norm}, {self.min_update_norm}"
+            )
+
+    @property
+    def sample_cap(self) -> int:
+        """The most samples an update may claim: ``max_samples``, else what ``steps`` batches hold."""
+        return self.max_samples or max(1, self.steps * self.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -145,6 +164,7 @@ def train_config(spec: TaskSpec, cache_dir: str | Path, **overrides: Any) -> Any
         "r": spec.lora_r,
         "alpha": spec.lora_alpha,
         "target_modules": spec.target_modules,
+        "sample_cap": spec.sample_cap,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**values)

@@ -105,13 +105,13 @@ def verify(
     settings = _resolve(ctx, sub_config, sub_network)
     with connect(settings.network):
         record = DeploymentRecord.load(settings.deployment)
-        scorer = make_evaluator(settings.task, settings.cache_dir)
         result = verify_round(
             Coordinator(record.coordinator, record.block),
             open_store(settings.store),
             round_number,
-            scorer,
             start_block=record.block,
+            # NOTE: the task the report records, not this machine's settings
+            scorer_for_task=lambda task: make_evaluator(task, settings.cache_dir),
         )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))

@@ -28,6 +28,19 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     contract TEXT PRIMARY KEY,
     last_block INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS failures (
+    contract TEXT PRIMARY KEY,
+    round INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    error TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    recorded_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pauses (
+    contract TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    recorded_at REAL NOT NULL
+);
 """
 
 # NOTE: the fault-injection hook the crash tests use: SIGKILL this process right after the named
@@ -67,6 +80,11 @@ class Journal:
         if os.environ.get(CRASH_AFTER_ENV) == step:
             os.kill(os.getpid(), signal.SIGKILL)
 
+    def discard(self, contract: str, round_number: int) -> None:
+        """Forget every step of a round (its inputs changed on chain: it is computed again)."""
+        with self._lock:
+            self._db.execute("DELETE FROM steps WHERE contract=? AND round=?", (contract, round_number))
+
     def steps(self, contract: str, round_number: int) -> list[str]:
         with self._lock:
             rows = self._db.execute(
@@ -85,6 +103,45 @@ class Journal:
     def set_checkpoint(self, contract: str, block: int) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (contract, block))
+
+    # --- failures and pauses: what stops a step that fails the same way from looping ----------
+    def record_failure(self, contract: str, round_number: int, step: str, error: str) -> int:
+        """Record that ``step`` failed with ``error``; returns how many times in a row it did."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT round, step, error, count FROM failures WHERE contract=?", (contract,)
+            ).fetchone()
+            count = row[3] + 1 if row and tuple(row[:3]) == (round_number, step, error) else 1
+            self._db.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)",
+                (contract, round_number, step, error, count, time.time()),
+            )
+        return count
+
+    def clear_failures(self, contract: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM failures WHERE contract=?", (contract,))
+
+    def pause_reason(self, contract: str) -> str | None:
+        """Why processing was paused (kept across restarts), or None when it is not."""
+        with self._lock:
+            row = self._db.execute("SELECT reason FROM pauses WHERE contract=?", (contract,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_paused(self, contract: str, reason: str | None) -> None:
+        with self._lock:
+            if reason is None:
+                self._db.execute("DELETE FROM pauses WHERE contract=?", (contract,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO pauses VALUES (?, ?, ?)", (contract, reason, time.time())
+                )
+
+
+def journal_key(chain_id: int, contract: str, deployment_block: int) -> str:
+    """What journal rows are keyed by: one deployment, on one chain (an address alone repeats
+    across chains, and across redeployments on a devnet that restarted)."""
+    return f"{chain_id}:{contract}:{deployment_block}"
 
 
 class RoundJournal:

@@ -4,24 +4,28 @@ report -> finalize, each step journaled before the next one starts."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flb_dapp.audit import read_round_inputs
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.types import FinalizeRequest
-from flb_dapp.config import FLBSettings
+from flb_dapp.config import FLBSettings, OracleConfig
 from flb_dapp.exceptions import (
     ChainError,
     ChainUnavailableError,
+    ConfigError,
     PrivacyBudgetExceededError,
+    RoundError,
     StoreUnavailableError,
 )
 from flb_dapp.rounds import STEPS, RoundComputation, RoundInputs, RoundOutcome, RoundSettings, UpdateRef
 from flb_dapp.storage.base import ContentStore
 from flb_dapp.taskspec import make_evaluator
-from oracle.journal import Journal, RoundJournal
+from oracle.journal import Journal, RoundJournal, journal_key
 
 log = logging.getLogger("flb.oracle")
 PIPELINE = ("sync", *STEPS, "finalize")
@@ -42,18 +46,52 @@ class ProcessedRound:
     already_finalized: bool = False
 
 
+#: OracleConfig keys that are RoundSettings fields (None there: RoundSettings' default).
+ROUND_KEYS = (
+    "strategy",
+    "scoring",
+    "norm_factor",
+    "duplicate_cosine",
+    "privacy_delta",
+    "privacy_budget",
+    "fetch_timeout_s",
+    "fetch_concurrency",
+    "fetch_round_budget_s",
+    "max_updates",
+    "max_update_bytes",
+)
+
+
+def read_dp_seed(oracle: OracleConfig) -> int | None:
+    """The operator's secret DP seed from a file or an environment variable; None: OS entropy."""
+    if oracle.dp_seed_file and oracle.dp_seed_env:
+        raise ConfigError("set oracle.dp_seed_file or oracle.dp_seed_env, not both")
+    if oracle.dp_seed_file:
+        where = f"the DP seed file {oracle.dp_seed_file}"
+        try:
+            text = Path(oracle.dp_seed_file).expanduser().read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {where}: {exc}") from exc
+    elif oracle.dp_seed_env:
+        where = f"the environment variable {oracle.dp_seed_env}"
+        if oracle.dp_seed_env not in os.environ:
+            raise ConfigError(f"{where} (oracle.dp_seed_env) is not set")
+        text = os.environ[oracle.dp_seed_env]
+    else:
+        return None
+    try:
+        seed = int(text.strip(), 0)
+    except ValueError as exc:
+        raise ConfigError(f"{where} must hold one integer") from exc
+    if seed < 0:
+        raise ConfigError(f"{where} must hold a non-negative integer")
+    return seed
+
+
 def settings_for_rounds(settings: FLBSettings) -> RoundSettings:
     oracle = settings.oracle
-    return RoundSettings(
-        strategy=oracle.strategy,
-        seed=oracle.seed,
-        scoring=oracle.scoring,
-        norm_factor=oracle.norm_factor,
-        max_update_bytes=oracle.max_update_bytes,
-        fetch_timeout_s=oracle.fetch_timeout_s,
-        privacy_delta=oracle.privacy_delta,
-        privacy_budget=oracle.privacy_budget,
-    )
+    values = {k: getattr(oracle, k) for k in ROUND_KEYS if getattr(oracle, k) is not None}
+    return RoundSettings(dp_seed=read_dp_seed(oracle), **values)
 
 
 def _inputs_to_json(inputs: RoundInputs) -> dict[str, Any]:
@@ -68,6 +106,8 @@ def _inputs_to_json(inputs: RoundInputs) -> dict[str, Any]:
         "strategy_state": inputs.strategy_state,
         "privacy_state": inputs.privacy_state,
         "task": dict(inputs.task),
+        "block": inputs.block,
+        "banned": list(inputs.banned),
     }
 
 
@@ -83,6 +123,8 @@ def _inputs_from_json(data: dict[str, Any]) -> RoundInputs:
         strategy_state=data["strategy_state"],
         privacy_state=data["privacy_state"],
         task=data["task"],
+        block=int(data.get("block", 0)),
+        banned=tuple(data.get("banned", ())),
     )
 
 
@@ -99,16 +141,43 @@ class Oracle:
         journal: Journal,
         start_block: int = 0,
         scorer: Any = None,
+        chain_id: int | None = None,
     ) -> None:
         self.settings = settings
+        self.round_settings = settings_for_rounds(settings)  # NOTE: a bad config fails here, at start
         self.account = account
         self.coordinator = coordinator
         self.store = store
         self.journal = journal
         self.start_block = start_block
         self._scorer = scorer
-        self.paused = False
+        if chain_id is None:
+            from ape import chain
+
+            chain_id = int(chain.chain_id)
+        self.key = journal_key(chain_id, coordinator.address, start_block)
         self.last_error = ""
+        self.step_running = ""
+
+    @property
+    def paused(self) -> bool:
+        return self.journal.pause_reason(self.key) is not None
+
+    @property
+    def pause_reason(self) -> str:
+        return self.journal.pause_reason(self.key) or ""
+
+    def pause(self, reason: str) -> None:
+        """Stop processing rounds until an operator resumes (kept across restarts)."""
+        self.journal.set_paused(self.key, reason)
+        log.error("paused: %s", reason)
+
+    def resume(self) -> None:
+        """Resume processing; the failure count starts again from zero."""
+        self.journal.set_paused(self.key, None)
+        self.journal.clear_failures(self.key)
+        self.last_error = ""
+        log.info("resumed")
 
     @property
     def scorer(self) -> Any:
@@ -134,29 +203,46 @@ class Oracle:
             done.append(self.process_round(round_number))
         return done
 
-    def process_round(self, round_number: int) -> ProcessedRound:
-        contract = self.coordinator.address
-        steps = RoundJournal(self.journal, contract, round_number)
+    def process_round(self, round_number: int, *, resync: bool = True) -> ProcessedRound:
+        steps = RoundJournal(self.journal, self.key, round_number)
         started = time.perf_counter()
+        self.step_running = "sync"
         inputs_json = steps.load("sync")
         if inputs_json is None:
-            start = self.journal.checkpoint(contract) or self.start_block
+            start = self.journal.checkpoint(self.key) or self.start_block
             inputs = read_round_inputs(
                 self.coordinator, self.store, round_number, self.settings.task, start_block=start
             )
             inputs_json = _inputs_to_json(inputs)
             steps.save("sync", inputs_json)
         inputs = _inputs_from_json(inputs_json)
+        on_chain = self.coordinator.round(round_number).submissions
+        if on_chain != len(inputs.updates) and steps.load("finalize") is None:
+            if not resync:
+                raise RoundError(
+                    f"round {round_number}: read {len(inputs.updates)} update event(s) but the contract "
+                    f"counts {on_chain}; the node's event index may lag"
+                )
+            # The journaled read missed a submission (or saw one the chain no longer has): the
+            # contract would refuse to finalize this set, so read and compute the round again.
+            log.warning(
+                "round %d: %d update(s) journaled, %d on chain: recomputing",
+                round_number,
+                len(inputs.updates),
+                on_chain,
+            )
+            self.journal.discard(self.key, round_number)
+            return self.process_round(round_number, resync=False)
         log.info("round %d: %d update(s) to process", round_number, len(inputs.updates))
-        computation = RoundComputation(
-            inputs, settings_for_rounds(self.settings), self.store, self.scorer, journal=steps
-        )
+        computation = RoundComputation(inputs, self.round_settings, self.store, self.scorer, journal=steps)
         for step in STEPS:
+            self.step_running = step
             computation.step(step)
             log.info("round %d: %s done", round_number, step)
         outcome = computation.outcome()
+        self.step_running = "finalize"
         timings = {"sync": 0.0, **computation.timings}
-        finalized = steps.load("finalize") or self._finalize(outcome, steps)
+        finalized = steps.load("finalize") or self._finalize(outcome, steps, len(inputs.updates))
         timings["finalize"] = float(finalized.get("seconds", 0.0))
         timings["total"] = time.perf_counter() - started
         return ProcessedRound(
@@ -171,8 +257,12 @@ class Oracle:
             already_finalized=bool(finalized.get("already_finalized")),
         )
 
-    def _finalize(self, outcome: RoundOutcome, steps: RoundJournal) -> dict[str, Any]:
-        """Send finalizeRound unless the chain already has this round finalized."""
+    def _finalize(self, outcome: RoundOutcome, steps: RoundJournal, submission_count: int) -> dict[str, Any]:
+        """Send finalizeRound unless the chain already has this round finalized.
+
+        ``submission_count`` is the number of reveals read: the contract refuses any other count,
+        so the round is closed on exactly the set this report describes.
+        """
         started = time.perf_counter()
         info = self.coordinator.round(outcome.round)
         record: dict[str, Any]
@@ -202,6 +292,7 @@ class Oracle:
                 round_rewards=outcome.rewards.total,
                 metric=outcome.metric,
                 epsilon=outcome.epsilon,
+                submission_count=submission_count,
             )
             receipt = self.coordinator.finalize_round(self.account, request)
             record = {
@@ -214,15 +305,22 @@ class Oracle:
                 "round %d finalized: %s (gas %d)", outcome.round, outcome.global_model_cid, record["gas_used"]
             )
         if record["block"]:
-            self.journal.set_checkpoint(self.coordinator.address, record["block"])
+            self.journal.set_checkpoint(self.key, record["block"])
         steps.save("finalize", record)
         return record
 
     def tick(self) -> list[ProcessedRound]:
-        """One scheduler tick: like run_once, but a node or store outage is logged, not raised."""
+        """One scheduler tick: like run_once, but nothing is raised.
+
+        A node or store outage is logged and retried at the next tick. Any other failure is
+        deterministic until something changes: the same step failing the same way
+        ``pause_after_failures`` times in a row pauses the oracle with the reason, so it never
+        loops; an operator resumes it (control endpoint, API) once the cause is fixed.
+        """
         try:
             done = self.run_once()
             self.last_error = ""
+            self.journal.clear_failures(self.key)
             return done
         except (ChainUnavailableError, StoreUnavailableError) as exc:
             self.last_error = str(exc)
@@ -231,6 +329,14 @@ class Oracle:
         except PrivacyBudgetExceededError as exc:
             # No round may run past the budget: stop processing until an operator resumes.
             self.last_error = str(exc)
-            self.paused = True
-            log.error("paused: %s", exc)
+            self.pause(f"privacy budget: {exc}")
+            return []
+        except Exception as exc:
+            round_number = self.coordinator.current_round
+            error = f"{type(exc).__name__}: {exc}"
+            self.last_error = f"round {round_number}, step {self.step_running or '?'}: {error}"
+            count = self.journal.record_failure(self.key, round_number, self.step_running, error)
+            log.exception("round %d: step %s failed (%d in a row)", round_number, self.step_running, count)
+            if count >= self.settings.oracle.pause_after_failures:
+                self.pause(f"{self.last_error} (failed {count} times in a row)")
             return []

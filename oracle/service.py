@@ -10,16 +10,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flb_dapp.chain.accounts import load_account, read_password
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.deployment import DeploymentRecord
 from flb_dapp.chain.network import connect
 from flb_dapp.config import FLBSettings, check_secret
+from flb_dapp.exceptions import ConfigError
 from flb_dapp.storage.factory import open_store
 from oracle.journal import Journal
 from oracle.pipeline import Oracle, ProcessedRound
+
+if TYPE_CHECKING:
+    from flb_dapp.storage.grpc_upload.policy import ChainSnapshot
 
 log = logging.getLogger("flb.oracle")
 
@@ -40,6 +44,7 @@ def open_oracle(settings: FLBSettings, **overrides: Any) -> Iterator[Oracle]:
     with connect(settings.network):
         record = DeploymentRecord.load(settings.deployment)
         coordinator = Coordinator(record.coordinator, record.block)
+        # NOTE: test:0 is only a default on a local dev chain; load_account refuses it elsewhere.
         account = load_account(settings.account or "test:0", oracle_password(settings))
         journal = Journal(settings.oracle.journal)
         try:
@@ -83,13 +88,16 @@ class OracleService:
         return {
             "status": "paused" if self.oracle.paused else "running",
             "contract": self.oracle.coordinator.address,
+            "pause_reason": self.oracle.pause_reason,
             "last_error": self.oracle.last_error,
             "last_processed": self.last_processed,
         }
 
     def set_paused(self, paused: bool) -> None:
-        self.oracle.paused = paused
-        log.info("round processing %s", "paused" if paused else "resumed")
+        if paused:
+            self.oracle.pause("paused by the operator")
+        else:
+            self.oracle.resume()
 
     def run(self) -> None:
         from apscheduler.schedulers.blocking import BlockingScheduler
@@ -127,22 +135,85 @@ class OracleService:
 
     @contextmanager
     def _upload_server(self) -> Iterator[Any]:
-        from flb_dapp.storage.grpc_upload import UploadServer
+        """The gRPC upload service, over a chain snapshot that never takes the round lock.
 
-        coordinator = self.oracle.coordinator
+        A daemon thread refreshes the snapshot every ``oracle.upload_refresh_s`` through the SDK
+        (registrations and ban changes since the last refresh, and the open round), so an upload
+        never waits for a round computation; a newly registered client, or a new round, is seen
+        after at most one refresh interval.
+        """
+        from flb_dapp.storage.grpc_upload import (
+            ChainSnapshot,
+            SnapshotRefresher,
+            StreamLimits,
+            UploadServer,
+            tls_server_credentials_from_files,
+        )
 
-        def is_registered(address: str) -> bool:
-            with self.lock:
-                return coordinator.client(address).registered
-
+        config = self.settings.oracle
+        if bool(config.upload_tls_cert) != bool(config.upload_tls_key):
+            raise ConfigError("set both oracle.upload_tls_cert and oracle.upload_tls_key, or neither")
+        credentials = (
+            tls_server_credentials_from_files(config.upload_tls_cert, config.upload_tls_key)
+            if config.upload_tls_cert and config.upload_tls_key
+            else None
+        )
+        snapshot = ChainSnapshot()
+        reader = _ChainReader(self.oracle.coordinator, snapshot)
         server = UploadServer(
             self.oracle.store,
-            is_registered,
-            coordinator.address,
-            self.settings.oracle.max_update_bytes,
-            host=self.settings.oracle.control_host,
-            port=self.settings.oracle.upload_port or 0,
+            snapshot,
+            self.oracle.coordinator.address,
+            self.oracle.round_settings.max_update_bytes,
+            host=config.upload_host,
+            port=config.upload_port or 0,
+            credentials=credentials,
+            limits=StreamLimits(
+                deadline_s=config.upload_deadline_s,
+                min_rate=config.upload_min_rate,
+                max_streams=config.upload_max_streams,
+            ),
         )
-        with server:
-            log.info("gRPC upload service on %s", server.target)
+        with SnapshotRefresher(reader.refresh, config.upload_refresh_s), server:
+            log.info(
+                "gRPC upload service on %s (%s), chain view refreshed every %g s",
+                server.target,
+                "TLS" if server.tls else "plaintext, loopback only",
+                config.upload_refresh_s,
+            )
             yield server
+
+
+class _ChainReader:
+    """Keeps a :class:`ChainSnapshot` of the open round and the clients' standing, incrementally:
+    each refresh reads only the registration and ban events since the previous one."""
+
+    def __init__(self, coordinator: Coordinator, snapshot: ChainSnapshot) -> None:
+        self.coordinator = coordinator
+        self.snapshot = snapshot
+        self.next_block = coordinator.start_block
+        self.registered: set[str] = set()
+        self.banned: set[str] = set()
+
+    def refresh(self) -> None:
+        from flb_dapp.storage.grpc_upload.policy import statuses
+
+        head = _chain_head()
+        if head >= self.next_block:
+            for registration in self.coordinator.registrations(self.next_block, head):
+                self.registered.add(registration.client)
+            for change in self.coordinator.ban_changes(self.next_block, head):  # in chain order
+                if change.banned:
+                    self.banned.add(change.client)
+                else:
+                    self.banned.discard(change.client)
+        open_round = self.coordinator.current_round
+        self.snapshot.update(open_round, statuses(self.registered, self.banned), block=head, replace=True)
+        self.next_block = head + 1
+
+
+def _chain_head() -> int:
+    """The latest block number on the connected network."""
+    from ape import chain
+
+    return int(chain.blocks.head.number)

@@ -15,9 +15,10 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from flb_dapp.chain.accounts import load_account, read_password
+from flb_dapp.chain.accounts import is_local_chain, load_account, read_password
 from flb_dapp.chain.deployment import (
     DEFAULT_RECORD_DIR,
+    DEFAULT_REVEAL_DURATION,
     TOKEN_DECIMALS,
     deploy_system,
     existing_deployment,
@@ -52,7 +53,18 @@ def _tokens(value: str) -> int:
     show_default=True,
     help="Store (folder or Kubo RPC URL) for --initial-model.",
 )
-@click.option("--round-duration", default=3600, show_default=True, help="Seconds each round stays open.")
+@click.option(
+    "--round-duration",
+    default=3600,
+    show_default=True,
+    help="Seconds each round's commit phase lasts at most.",
+)
+@click.option(
+    "--reveal-duration",
+    default=DEFAULT_REVEAL_DURATION,
+    show_default=True,
+    help="Seconds the reveal window lasts after the commit phase.",
+)
 @click.option(
     "--reward-per-round",
     default="1000",
@@ -76,6 +88,7 @@ def cli(
     initial_model: str | None,
     store: str,
     round_duration: int,
+    reveal_duration: int,
     reward_per_round: str,
     token_supply: str,
     fund: str | None,
@@ -101,8 +114,8 @@ def cli(
             click.echo(f"stored initial model {initial_model} as {initial_model_cid} in {store}")
         if not initial_model_cid:
             raise click.UsageError("give --initial-model FILE or --initial-model-cid CID")
-        is_local = chain.provider.network.name in ("local", "custom") or chain.chain_id in (1337, 31337)
-        name = account or ("test:0" if is_local else None)
+        # NOTE: a URL is not local by being a URL; test keys are public (flb_dapp.chain.accounts)
+        name = account or ("test:0" if is_local_chain() else None)
         if name is None:
             raise click.UsageError("on a live network pass --account ALIAS (an Ape encrypted account)")
         deployer = load_account(name, read_password(password_file))
@@ -111,6 +124,7 @@ def cli(
             initial_model_cid=initial_model_cid,
             oracle=oracle,
             round_duration=round_duration,
+            reveal_duration=reveal_duration,
             reward_per_round=_tokens(reward_per_round),
             token_supply=_tokens(token_supply),
             fund_amount=_tokens(fund) if fund is not None else None,

@@ -37,6 +37,11 @@ DP_WRAPPERS: dict[str, type[DPFixedClipping] | type[DPAdaptiveClipping]] = {
 
 DP_MODES = ("none", *DP_WRAPPERS)
 
+#: The default rule, chosen by measurement (bench/adversarial.py, README "Security model"): every
+#: client trains the same number of steps, so a uniform mean loses nothing against honest clients
+#: and gives a client that lies about its sample count no extra weight.
+DEFAULT_STRATEGY: Mapping[str, Any] = {"name": "fedavg", "weighting": "uniform"}
+
 
 def _parameters(factory: Callable[..., Any], skip: tuple[str, ...] = ()) -> list[str]:
     return [p for p in inspect.signature(factory).parameters if p not in ("self", *skip)]

@@ -13,6 +13,45 @@ from typing import Any
 from flb_dapp.exceptions import WalletError
 
 TEST_PREFIX = "test:"
+DEV_CHAIN_IDS = (1337, 31337)  # Ape's embedded chain, anvil, hardhat
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def is_local_chain() -> bool:
+    """Whether the connected chain is a dev chain on this machine, where well-known test keys may
+    sign: Ape's embedded chain, or a node on a loopback address with a dev chain id. A URL network
+    is not local by being a URL: ``https://rpc.example`` with chain id 1 is mainnet."""
+    from urllib.parse import urlparse
+
+    from ape import chain
+
+    provider = chain.provider
+    if provider.network.name == "local" and provider.name == "test":
+        return True  # the embedded py-evm chain, in this process
+    uri = getattr(provider, "uri", None) or getattr(provider, "http_uri", None) or ""
+    host = urlparse(str(uri)).hostname or ""
+    return host in LOOPBACK_HOSTS and int(chain.chain_id) in DEV_CHAIN_IDS
+
+
+def check_may_sign(account: Any) -> None:
+    """Refuse a well-known test account on a chain that is not a local dev chain (WalletError)."""
+    from ape.api.accounts import TestAccountAPI
+
+    if isinstance(account, TestAccountAPI) and not is_local_chain():
+        from ape import chain
+
+        raise WalletError(
+            f"{account.address} is one of Ape's test accounts, whose keys are public; refusing to sign "
+            f"with it on chain {chain.chain_id}, which is not a local dev chain"
+        )
+
+
+def _connected() -> bool:
+    """Whether a chain is connected; without one nothing can be sent (``flb train`` only needs the
+    address), so the test-key rule waits for the session that could send."""
+    from ape import networks
+
+    return networks.active_provider is not None and networks.active_provider.is_connected
 
 
 def read_password(password_file: str | Path | None = None, password_env: str | None = None) -> str | None:
@@ -46,6 +85,13 @@ def load_account(
     from ape import accounts
 
     if name.startswith(TEST_PREFIX):
+        if _connected() and not is_local_chain():
+            from ape import chain
+
+            raise WalletError(
+                f"{name} is one of Ape's test accounts, whose keys are public; refusing to sign with it on "
+                f"chain {chain.chain_id}, which is not a local dev chain: name an encrypted account instead"
+            )
         try:
             return accounts.test_accounts[int(name[len(TEST_PREFIX) :])]
         except (ValueError, IndexError) as exc:

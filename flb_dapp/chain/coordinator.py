@@ -7,12 +7,14 @@ raw ABI calls.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
 
 from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, contract_type
 from flb_dapp.chain.types import (
@@ -20,8 +22,10 @@ from flb_dapp.chain.types import (
     BanRecord,
     ClaimRecord,
     ClientInfo,
+    CommitRecord,
     FinalizedRecord,
     FinalizeRequest,
+    PendingReveal,
     RegistrationRecord,
     RoundInfo,
     UpdateRecord,
@@ -39,6 +43,18 @@ def _hex(value: bytes) -> str:
 
 def _cid_text(raw: bytes) -> str:
     return cid_from_bytes(bytes(raw)) if raw else ""
+
+
+def commitment_hash(client: str, round_number: int, cid: str, num_samples: int, salt: bytes) -> bytes:
+    """The update commitment: ``keccak256(abi.encode(client, round, cid, numSamples, salt))``."""
+    if len(salt) != 32:
+        raise ValueError(f"the salt must be 32 bytes, got {len(salt)}")
+    return keccak(
+        abi_encode(
+            ["address", "uint256", "bytes", "uint64", "bytes32"],
+            [to_checksum_address(client), round_number, cid_to_bytes(cid), num_samples, salt],
+        )
+    )
 
 
 def _describe_time(timestamp: int) -> str:
@@ -93,6 +109,16 @@ class Coordinator:
         return int(self.contract.roundDuration())
 
     @property
+    def reveal_duration(self) -> int:
+        return int(self.contract.revealDuration())
+
+    @property
+    def pending_round_parameters(self) -> tuple[int, int, int]:
+        """(round duration, reveal duration, reward per round) the next round opens with."""
+        duration, reveal, reward = self.contract.pendingRoundParameters()
+        return int(duration), int(reveal), int(reward)
+
+    @property
     def reward_per_round(self) -> int:
         return int(self.contract.rewardPerRound())
 
@@ -135,6 +161,8 @@ class Coordinator:
             global_model_cid=_cid_text(info.globalModelCid),
             report_cid=_cid_text(info.reportCid),
             rewards_root=_hex(info.rewardsRoot),
+            reveal_deadline=int(info.revealDeadline),
+            pending_reveals=int(info.pendingReveals),
         )
 
     def client(self, address: str) -> ClientInfo:
@@ -148,6 +176,8 @@ class Coordinator:
             submissions=int(info.submissions),
             claimed=int(info.claimed),
             dataset_commitment=_hex(info.datasetCommitment),
+            committed_round=int(info.committedRound),
+            commitment=_hex(info.commitment),
         )
 
     def is_oracle(self, address: str) -> bool:
@@ -164,11 +194,33 @@ class Coordinator:
 
         return int(chain.pending_timestamp)
 
+    def round_phase(self, number: int) -> str:
+        """``commit``, ``reveal``, ``due`` (the oracle may finalize) or ``finalized``."""
+        info = self.round(number)
+        if info.finalized:
+            return "finalized"
+        if number != self.current_round:
+            return "not open"
+        now = self.now()
+        if now < info.deadline:
+            return "commit"
+        if info.pending_reveals > 0 and now < info.reveal_deadline:
+            return "reveal"
+        return "due"
+
     def round_is_due(self, number: int) -> bool:
         """Whether ``finalizeRound(number)`` would pass the timing rule now."""
-        info = self.round(number)
-        active = self.active_clients
-        return self.now() >= info.deadline or (active > 0 and info.submissions >= active)
+        return self.round_phase(number) == "due"
+
+    def commitment_for(
+        self, client: str, round_number: int, cid: str, num_samples: int, salt: bytes
+    ) -> bytes:
+        """``keccak256(abi.encode(client, round, cid, numSamples, salt))``, as the contract computes it."""
+        return commitment_hash(client, round_number, cid, num_samples, salt)
+
+    def bound_commitment(self, client: str, manifest_digest: bytes) -> bytes:
+        """The dataset commitment ``register(manifest_digest)`` stores for ``client``."""
+        return keccak(abi_encode(["address", "bytes32"], [to_checksum_address(client), manifest_digest]))
 
     # --- pre-flight checks ----------------------------------------------------------------------
     def check_can_register(self, address: str, commitment: bytes) -> None:
@@ -178,22 +230,18 @@ class Coordinator:
             raise PreflightError("the dataset commitment must be 32 non-zero bytes")
         if self.client(address).registered:
             raise PreflightError(f"{address} is already registered")
-        owner = str(self.contract.ownerOfCommitment(commitment))
+        bound = self.bound_commitment(address, commitment)
+        owner = str(self.contract.ownerOfCommitment(bound))
         if int(owner, 16) != 0:
             raise PreflightError(f"dataset commitment {_hex(commitment)} is already registered by {owner}")
 
-    def check_can_submit(self, address: str, round_number: int, num_samples: int) -> None:
+    def check_can_commit(self, address: str, round_number: int, num_samples: int) -> None:
         if self.paused:
             raise PreflightError("the coordinator is paused: submissions are stopped")
         current = self.current_round
         if round_number != current:
             raise PreflightError(f"round {round_number} is not open; the open round is {current}")
-        info = self.round(round_number)
-        if self.now() >= info.deadline:
-            raise PreflightError(
-                f"round {round_number} closed at {_describe_time(info.deadline)}; "
-                "wait for the oracle to open the next round"
-            )
+        # NOTE: what the client did comes first: "you already submitted" says more than "closed".
         client = self.client(address)
         if not client.registered:
             raise PreflightError(f"{client.address} is not registered; run `flb register` first")
@@ -201,8 +249,50 @@ class Coordinator:
             raise PreflightError(f"{client.address} is banned from submitting")
         if client.last_submitted_round == round_number:
             raise PreflightError(f"{client.address} already submitted an update in round {round_number}")
+        if client.committed_round == round_number:
+            raise PreflightError(f"{client.address} already committed an update in round {round_number}")
+        info = self.round(round_number)
+        if self.now() >= info.deadline:
+            raise PreflightError(
+                f"the commit phase of round {round_number} closed at {_describe_time(info.deadline)}; "
+                "wait for the oracle to open the next round"
+            )
         if num_samples <= 0:
             raise PreflightError(f"the sample count must be positive, got {num_samples}")
+
+    def check_can_reveal(self, address: str, pending: PendingReveal) -> None:
+        if self.paused:
+            raise PreflightError("the coordinator is paused: reveals are stopped")
+        current = self.current_round
+        if pending.round != current:
+            raise PreflightError(
+                f"round {pending.round} is not open (the open round is {current}); an unrevealed "
+                "commitment earns nothing"
+            )
+        info = self.round(pending.round)
+        now = self.now()
+        if now < info.deadline:
+            raise PreflightError(
+                f"round {pending.round} takes reveals from {_describe_time(info.deadline)} (when its "
+                "commit phase closes, earlier once every active client committed)"
+            )
+        if now >= info.reveal_deadline:
+            raise PreflightError(
+                f"the reveal window of round {pending.round} closed at {_describe_time(info.reveal_deadline)}"
+            )
+        client = self.client(address)
+        if client.banned:
+            raise PreflightError(f"{client.address} is banned from submitting")
+        if client.committed_round != pending.round:
+            raise PreflightError(f"{client.address} did not commit in round {pending.round}")
+        if client.last_submitted_round == pending.round:
+            raise PreflightError(f"{client.address} already revealed its update in round {pending.round}")
+        salt = bytes.fromhex(pending.salt.removeprefix("0x"))
+        recomputed = self.commitment_for(address, pending.round, pending.cid, pending.num_samples, salt)
+        if client.commitment != _hex(recomputed[:20]):
+            raise PreflightError(
+                f"this reveal does not match {client.address}'s commitment in round {pending.round}"
+            )
 
     def check_can_finalize(self, address: str, request: FinalizeRequest) -> None:
         if not self.is_oracle(address):
@@ -215,9 +305,17 @@ class Coordinator:
         if not self.round_is_due(request.round):
             info = self.round(request.round)
             raise PreflightError(
-                f"round {request.round} is not due: deadline {_describe_time(info.deadline)}, "
-                f"{info.submissions} of {self.active_clients} clients submitted"
+                f"round {request.round} is not due: commits until {_describe_time(info.deadline)}, "
+                f"reveals until {_describe_time(info.reveal_deadline)}, {info.pending_reveals} "
+                "commitments not revealed yet"
             )
+        if request.submission_count is not None:
+            actual = self.round(request.round).submissions
+            if request.submission_count != actual:
+                raise PreflightError(
+                    f"round {request.round} holds {actual} revealed updates, not the "
+                    f"{request.submission_count} aggregated: re-read the round"
+                )
         if request.round_rewards > self.reward_per_round:
             raise PreflightError(
                 f"round rewards {request.round_rewards} exceed the budget of {self.reward_per_round}"
@@ -248,19 +346,56 @@ class Coordinator:
         with translate_reverts():
             return self.contract.register(commitment, sender=account)
 
-    def submit_update(self, account: Any, round_number: int, cid: str, num_samples: int) -> Any:
-        raw = cid_to_bytes(cid)
-        self.check_can_submit(account.address, round_number, num_samples)
+    def commit_update(
+        self, account: Any, round_number: int, cid: str, num_samples: int, salt: bytes | None = None
+    ) -> tuple[PendingReveal, Any]:
+        """Commit to an update; returns what to keep for the reveal, and the receipt.
+
+        ``salt`` defaults to 32 bytes from the OS: the commitment must not be guessable from the
+        CIDs an attacker can see in the store.
+        """
+        cid_to_bytes(cid)  # NOTE: a malformed CID fails here, before anything is sent
+        self.check_can_commit(account.address, round_number, num_samples)
+        salt = secrets.token_bytes(32) if salt is None else salt
+        commitment = self.commitment_for(account.address, round_number, cid, num_samples, salt)
+        pending = PendingReveal(
+            round=round_number,
+            client=to_checksum_address(account.address),
+            cid=cid,
+            num_samples=num_samples,
+            salt=_hex(salt),
+            commitment=_hex(commitment),
+        )
         with translate_reverts():
-            return self.contract.submitUpdate(round_number, raw, num_samples, sender=account)
+            receipt = self.contract.commitUpdate(round_number, commitment, sender=account)
+        return pending, receipt
+
+    def submit_all(self, entries: Sequence[tuple[Any, int, str, int]]) -> list[Any]:
+        """Commit every ``(account, round, cid, num_samples)``, then reveal each; returns the reveal
+        receipts. The reveals need the commit phase closed: it closes as soon as every active client
+        committed, so this suits a federation whose clients all submit (simulations, benches)."""
+        pending = [(entry[0], self.commit_update(*entry)[0]) for entry in entries]
+        return [self.reveal_update(account, reveal) for account, reveal in pending]
+
+    def reveal_update(self, account: Any, pending: PendingReveal) -> Any:
+        raw = cid_to_bytes(pending.cid)
+        self.check_can_reveal(account.address, pending)
+        with translate_reverts():
+            return self.contract.revealUpdate(
+                pending.round, raw, pending.num_samples, bytes.fromhex(pending.salt[2:]), sender=account
+            )
 
     def finalize_round(self, account: Any, request: FinalizeRequest) -> Any:
         global_raw = cid_to_bytes(request.global_model_cid)
         report_raw = cid_to_bytes(request.report_cid)
         self.check_can_finalize(account.address, request)
+        count = request.submission_count
+        if count is None:
+            count = self.round(request.round).submissions
         with translate_reverts():
             return self.contract.finalizeRound(
                 request.round,
+                count,
                 global_raw,
                 report_raw,
                 request.rewards_root,
@@ -280,9 +415,13 @@ class Coordinator:
             self.token.approve(self.address, amount, sender=account)
             return self.contract.fundRewards(amount, sender=account)
 
-    def set_round_parameters(self, account: Any, round_duration: int, reward_per_round: int) -> Any:
+    def set_round_parameters(
+        self, account: Any, round_duration: int, reward_per_round: int, reveal_duration: int | None = None
+    ) -> Any:
+        """Set the parameters of the rounds opened from the next one on (the open one keeps its own)."""
+        reveal = self.pending_round_parameters[1] if reveal_duration is None else reveal_duration
         with translate_reverts():
-            return self.contract.setRoundParameters(round_duration, reward_per_round, sender=account)
+            return self.contract.setRoundParameters(round_duration, reveal, reward_per_round, sender=account)
 
     def set_client_banned(self, account: Any, client: str, banned: bool) -> Any:
         with translate_reverts():
@@ -329,6 +468,21 @@ class Coordinator:
                 log_index=int(log.log_index),
             )
             for log in self._logs("UpdateSubmitted", start_block, stop_block, round=round_number)
+        ]
+
+    def commits(
+        self, round_number: int | None = None, start_block: int = 0, stop_block: int | None = None
+    ) -> list[CommitRecord]:
+        """``UpdateCommitted`` events, in chain order."""
+        return [
+            CommitRecord(
+                round=int(log.round),
+                client=to_checksum_address(log.client),
+                commitment=_hex(log.commitment),
+                block_number=int(log.block_number),
+                log_index=int(log.log_index),
+            )
+            for log in self._logs("UpdateCommitted", start_block, stop_block, round=round_number)
         ]
 
     def registrations(self, start_block: int = 0, stop_block: int | None = None) -> list[RegistrationRecord]:

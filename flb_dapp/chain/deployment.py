@@ -41,6 +41,7 @@ class DeploymentRecord:
     round_duration: int
     reward_per_round: int
     deployed_at: int
+    reveal_duration: int = 0
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -62,6 +63,11 @@ class DeploymentRecord:
                 f"deployment {path} was built from another contract ABI ({record.abi_hash}); redeploy"
             )
         return record
+
+
+# NOTE: the reveal window follows the commit phase; clients that committed must be online within it
+# (`flb participate` reveals on its next run), so it is long enough for a cron job every few minutes.
+DEFAULT_REVEAL_DURATION = 600
 
 
 def _network_choice(provider: Any) -> str:
@@ -97,6 +103,7 @@ def deploy_system(
     initial_model_cid: str,
     oracle: str | None = None,
     round_duration: int = 3600,
+    reveal_duration: int = DEFAULT_REVEAL_DURATION,
     reward_per_round: int = 1_000 * TOKEN_DECIMALS,
     token_supply: int = 1_000_000 * TOKEN_DECIMALS,
     fund_amount: int | None = None,
@@ -108,6 +115,8 @@ def deploy_system(
 
     if round_duration <= 0 or round_duration >= 2**32:
         raise ConfigError(f"round duration must be 1 .. 2^32-1 seconds, got {round_duration}")
+    if reveal_duration <= 0 or reveal_duration >= 2**32:
+        raise ConfigError(f"reveal duration must be 1 .. 2^32-1 seconds, got {reveal_duration}")
     initial_raw = cid_to_bytes(initial_model_cid)
     oracle_address = to_checksum_address(oracle) if oracle else deployer.address
     funding = fund_amount if fund_amount is not None else min(token_supply, reward_per_round * 100)
@@ -124,6 +133,7 @@ def deploy_system(
             oracle_address,
             initial_raw,
             round_duration,
+            reveal_duration,
             reward_per_round,
         )
     block = int(chain.get_receipt(coordinator.txn_hash).block_number)
@@ -145,4 +155,5 @@ def deploy_system(
         round_duration=round_duration,
         reward_per_round=reward_per_round,
         deployed_at=int(time.time()),
+        reveal_duration=reveal_duration,
     )

@@ -22,6 +22,8 @@ class RoundInfo:
     global_model_cid: str
     report_cid: str
     rewards_root: str  # 0x-hex
+    reveal_deadline: int = 0  # end of the reveal window; the contract knows it for the open round only
+    pending_reveals: int = 0  # commitments of non-banned clients not revealed yet
 
     @property
     def finalized(self) -> bool:
@@ -38,7 +40,43 @@ class ClientInfo:
     last_submitted_round: int
     submissions: int
     claimed: int
-    dataset_commitment: str  # 0x-hex
+    dataset_commitment: str  # 0x-hex: keccak256(abi.encode(address, manifest digest))
+    committed_round: int = 0  # latest round the client committed in
+    commitment: str = ""  # 0x-hex, the first 20 bytes of that commitment
+
+
+@dataclass(frozen=True)
+class PendingReveal:
+    """What a client must keep between its commit and its reveal (the salt is what makes the
+    commitment hide the CID; without it the update cannot be revealed and earns nothing)."""
+
+    round: int
+    client: str
+    cid: str
+    num_samples: int
+    salt: str  # 0x-hex, 32 bytes
+    commitment: str  # 0x-hex, 32 bytes
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "round": self.round,
+            "client": self.client,
+            "cid": self.cid,
+            "num_samples": self.num_samples,
+            "salt": self.salt,
+            "commitment": self.commitment,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> PendingReveal:
+        return cls(
+            round=int(str(data["round"])),
+            client=str(data["client"]),
+            cid=str(data["cid"]),
+            num_samples=int(str(data["num_samples"])),
+            salt=str(data["salt"]),
+            commitment=str(data["commitment"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -51,6 +89,17 @@ class UpdateRecord:
     num_samples: int
     block_number: int
     transaction_hash: str
+    log_index: int
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """An ``UpdateCommitted`` event."""
+
+    round: int
+    client: str
+    commitment: str  # 0x-hex
+    block_number: int
     log_index: int
 
 
@@ -109,6 +158,10 @@ class FinalizeRequest:
     round_rewards: int
     metric: float
     epsilon: float = 0.0
+    # NOTE: the number of reveals aggregated; the contract reverts unless it equals the round's
+    # count, so a reveal that lands after the oracle read the round cannot be silently left out.
+    # None reads the count on chain when sending (tools and tests; the oracle always sets it).
+    submission_count: int | None = None
 
     @property
     def metric_ppm(self) -> int:

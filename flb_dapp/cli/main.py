@@ -40,7 +40,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("flb_dapp.cli.pull_cmd:pull", "Download a global adapter; optionally merge it into the model."),
     "register": ("flb_dapp.cli.register_cmd:register", "Commit to your dataset and join the federation."),
     "status": ("flb_dapp.cli.status_cmd:status", "Round, deadline, your submissions, rewards, global model."),
-    "submit": ("flb_dapp.cli.submit_cmd:submit", "Store a trained adapter and submit it for the open round."),
+    "submit": (
+        "flb_dapp.cli.submit_cmd:submit",
+        "Store a trained adapter and commit to it for the open round.",
+    ),
+    "reveal": (
+        "flb_dapp.cli.reveal_cmd:reveal",
+        "Reveal your committed update once the commit phase closed.",
+    ),
     "train": ("flb_dapp.cli.train_cmd:train", "Fine-tune the current global adapter on your local data."),
 }
 
@@ -104,7 +111,7 @@ def cli(
     A client's path:
       flb account new alice          make an encrypted wallet
       flb register --data ./mydata   commit to your dataset on chain
-      flb participate                pull the global model, train, submit (cron-friendly)
+      flb participate                pull the global model, train, commit; reveal on the next run
       flb status                     round, deadline, rewards
       flb claim                      collect your reward tokens
       flb pull --merge ./model       a ready-to-use model folder

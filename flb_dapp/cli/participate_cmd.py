@@ -1,8 +1,11 @@
-"""``flb participate``: pull + train + submit for the open round, in one cron-friendly command.
+"""``flb participate``: pull + train + commit for the open round, and reveal on a later run, in one
+cron-friendly command.
 
-Exit status 0 also when there is nothing to do (already submitted this round, round closed and
-waiting for the oracle, coordinator paused), with a message saying so; errors that need a person
-(not registered, wrong password, no data) exit non-zero.
+Each run does the one thing the round needs from you now: in the commit phase, train and commit;
+in the reveal window, reveal what you committed. Exit status 0 also when there is nothing to do
+(already revealed this round, waiting for the commit phase to close, round waiting for the oracle,
+coordinator paused), with a message saying so; errors that need a person (not registered, wrong
+password, no data) exit non-zero.
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ from flb_dapp.exceptions import PreflightError
 @json_option
 @pass_cli
 def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
-    """Take part in the open round: fetch the global model, train on your data, submit the update.
+    """Take part in the open round: fetch the global model, train on your data, commit the update;
+    on a run in the reveal window, reveal it.
 
-    Run it from cron: it does nothing (exit 0) once you have submitted in the open round.
+    Run it from cron (every few minutes, so a reveal lands within the reveal window): it does
+    nothing (exit 0) once you have revealed in the open round.
     """
     from flb_dapp.cli.artifacts import write_atomic
     from flb_dapp.cli.session import chain_session, check_gas_funds
-    from flb_dapp.cli.submission import submit_adapter
+    from flb_dapp.cli.submission import load_pending_reveal, reveal_pending, submit_adapter
     from flb_dapp.cli.train_cmd import RoundStart, train_update
     from flb_dapp.cli.training import data_path, default_update_path
     from flb_dapp.dataset import data_files
@@ -56,7 +61,18 @@ def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
         client = sdk.client(address)
         if not client.registered:
             raise PreflightError(f"{address} is not registered; run `flb register --data PATH` first")
-        idle = _nothing_to_do(sdk, client, current)
+        phase = sdk.round_phase(current)
+        if client.committed_round == current and client.last_submitted_round != current and phase == "reveal":
+            pending = load_pending_reveal(settings, current, address)
+            sdk.check_can_reveal(address, pending)
+            check_gas_funds(session, address)
+            account = unlock_account(name, cli.password(name))
+            transaction = reveal_pending(out, session, account, pending)
+            revealed = {"round": current, "submitted": True, "revealed": True, "cid": pending.cid}
+            revealed["transaction"] = transaction
+            out.result(revealed, lambda: out.line(f"revealed {pending.cid} for round {current}"))
+            return
+        idle = _nothing_to_do(sdk, client, current, phase)
         if idle:
             out.result({"round": current, "submitted": False, "reason": idle}, lambda: out.line(idle))
             return
@@ -78,17 +94,25 @@ def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
         "block": done.block,
         "adapter": str(saved),
         "stored_via": done.stored_via,
+        "revealed": done.revealed,
         "metrics": {k: round(float(v), 6) for k, v in result.metrics.items()},
     }
-    out.result(data_out, lambda: out.line(f"submitted {done.cid} for round {done.round}"))
+    verb = "submitted" if done.revealed else "committed to"
+    tail = "" if done.revealed else "; run again once the commit phase closed to reveal it"
+    out.result(data_out, lambda: out.line(f"{verb} {done.cid} for round {done.round}{tail}"))
 
 
-def _nothing_to_do(sdk: Any, client: Any, current: int) -> str:
+def _nothing_to_do(sdk: Any, client: Any, current: int, phase: str) -> str:
     """Why there is nothing to do this round ('' if there is work)."""
     if client.last_submitted_round == current:
         return f"already submitted in round {current}; nothing to do until round {current + 1} opens"
     if sdk.paused:
         return "the coordinator is paused; nothing to do"
-    if sdk.now() >= sdk.round(current).deadline:
+    if client.committed_round == current and phase == "commit":
+        deadline = sdk.round(current).deadline
+        return (
+            f"committed in round {current}; reveal opens when the commit phase closes (block time {deadline})"
+        )
+    if phase != "commit":
         return f"round {current} is closed and waits for the oracle; nothing to do until round {current + 1}"
     return ""

@@ -97,6 +97,9 @@ def send(out: Output, session: ChainSession, account: Any, what: str, transact: 
     """Run ``transact`` (an SDK method that pre-flights and sends) and report the receipt."""
     from ape.exceptions import ApeException
 
+    from flb_dapp.chain.accounts import check_may_sign
+
+    check_may_sign(account)  # NOTE: the account may have been unlocked before this chain was connected
     check_gas_funds(session, str(account.address))
     try:
         with out.status(f"Sending {what} ..."):

@@ -16,8 +16,9 @@ def strategy_spec(
 ) -> dict[str, Any]:
     """The oracle's strategy setting for these flags (validated by building it once)."""
     from flb_dapp.aggregation import make_strategy
+    from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
 
-    spec: dict[str, Any] = {"name": name}
+    spec: dict[str, Any] = dict(DEFAULT_STRATEGY) if name == DEFAULT_STRATEGY["name"] else {"name": name}
     if name == "multi-krum":
         spec["num_malicious"] = malicious
     if dp != "none":

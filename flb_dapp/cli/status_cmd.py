@@ -3,10 +3,11 @@
 JSON shape (``--json``)::
 
     {"network", "chain_id", "contract", "token": {"address", "symbol", "decimals"},
-     "round": {"current", "deadline", "deadline_utc", "seconds_left", "open", "submissions",
-               "active_clients", "paused"},
+     "round": {"current", "phase", "deadline", "deadline_utc", "seconds_left", "open",
+               "reveal_deadline", "pending_reveals", "submissions", "active_clients", "paused"},
      "account": null | {"address", "registered", "banned", "dataset_commitment", "submissions",
-                        "last_submitted_round", "submitted_this_round", "token_balance"},
+                        "last_submitted_round", "committed_this_round", "submitted_this_round",
+                        "token_balance"},
      "rewards": null | {"earned", "claimed", "claimable", "report_round", "report_cid"},
      "global_model": {"cid", "round", "metric", "epsilon", "report_cid", "metrics"},
      "report_error": ""}   # why the latest round report could not be read (store down ...), or ""
@@ -59,10 +60,13 @@ def collect_status(cli: CLIContext, address: str | None) -> dict[str, Any]:
             },
             "round": {
                 "current": current,
+                "phase": sdk.round_phase(current),  # commit, reveal or due
                 "deadline": info.deadline,
                 "deadline_utc": _utc(info.deadline),
                 "seconds_left": max(0, info.deadline - now),
                 "open": now < info.deadline and not sdk.paused,
+                "reveal_deadline": info.reveal_deadline,
+                "pending_reveals": info.pending_reveals,
                 "submissions": info.submissions,
                 "active_clients": sdk.active_clients,
                 "paused": sdk.paused,
@@ -91,6 +95,7 @@ def collect_status(cli: CLIContext, address: str | None) -> dict[str, Any]:
                 "dataset_commitment": client.dataset_commitment if client.registered else None,
                 "submissions": client.submissions,
                 "last_submitted_round": client.last_submitted_round,
+                "committed_this_round": client.committed_round == current,
                 "submitted_this_round": client.last_submitted_round == current,
                 "token_balance": sdk.token_balance(client.address),
                 "eth_balance": session.eth_balance(client.address),
@@ -154,7 +159,12 @@ def show(out: Output, data: dict[str, Any]) -> None:
         registration = f"yes, commitment {account['dataset_commitment']}"
     else:
         registration = "no (run `flb register --data PATH`)"
-    this_round = "yes" if account["submitted_this_round"] else "not yet"
+    if account["submitted_this_round"]:
+        this_round = "yes (revealed)"
+    elif account["committed_this_round"]:
+        this_round = "committed, not revealed yet (run `flb reveal` in the reveal window)"
+    else:
+        this_round = "not yet"
     out.fields(
         {
             "account": account["address"],

@@ -1,16 +1,25 @@
-"""Publishing an update: check, store (local folder, IPFS node or the oracle's gRPC upload), submit.
+"""Publishing an update: check, store (local folder, IPFS node or the oracle's gRPC upload), commit,
+and reveal once the commit phase closed.
 
 The order is chosen so that a refusal costs nothing: the contract's rules are checked first
-(round open, registered, not yet submitted), then the adapter itself (its round, its client, its
+(round open, registered, not yet committed), then the adapter itself (its round, its client, its
 base model), then the account is unlocked; only then is anything stored, and the SDK checks the
-rules once more right before it sends.
+rules once more right before it sends. The commitment hides the CID until every commit is in, so
+nobody can copy it first; what the reveal needs (CID, count, salt) is kept in a file beside the
+update until then.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, cast
 
+from eth_utils import to_checksum_address
+
+from flb_dapp.chain.types import PendingReveal
 from flb_dapp.cli.output import Output
 from flb_dapp.cli.session import ChainSession, check_gas_funds, send
 from flb_dapp.exceptions import AdapterMismatchError, PreflightError
@@ -22,9 +31,49 @@ class Submitted:
     round: int
     cid: str
     num_samples: int
-    transaction: str
+    transaction: str  # the commit; the reveal's, when it went out at once, is in ``reveal_transaction``
     block: int
     stored_via: str
+    revealed: bool = False
+    reveal_transaction: str = ""
+
+
+def pending_reveal_path(settings: Any, round_number: int, address: str) -> Path:
+    """Where a commitment's reveal data waits: beside the update `flb train` saved."""
+    name = f"round-{round_number}-{to_checksum_address(address)}.reveal.json"
+    return Path(settings.cache_dir).expanduser().parent / "updates" / name
+
+
+def save_pending_reveal(settings: Any, pending: PendingReveal) -> Path:
+    from flb_dapp.cli.artifacts import write_atomic
+
+    path = pending_reveal_path(settings, pending.round, pending.client)
+    # NOTE: until the reveal, the CID and salt are what the commitment hides: owner-only.
+    saved = write_atomic(path, json.dumps(pending.to_dict(), indent=2).encode() + b"\n")
+    os.chmod(saved, 0o600)
+    return saved
+
+
+def load_pending_reveal(settings: Any, round_number: int, address: str) -> PendingReveal:
+    path = pending_reveal_path(settings, round_number, address)
+    if not path.is_file():
+        raise PreflightError(
+            f"no commitment of {address} for round {round_number} was saved here ({path}); an "
+            "update can only be revealed from the machine that committed it"
+        )
+    return PendingReveal.from_dict(json.loads(path.read_text()))
+
+
+def reveal_pending(out: Output, session: ChainSession, account: Any, pending: PendingReveal) -> str:
+    """Reveal a saved commitment; returns the transaction hash."""
+    receipt = send(
+        out,
+        session,
+        account,
+        f"revealUpdate(round {pending.round})",
+        lambda: session.coordinator.reveal_update(account, pending),
+    )
+    return str(receipt.txn_hash)
 
 
 def already_submitted(session: ChainSession, address: str) -> int | None:
@@ -57,17 +106,24 @@ def check_adapter(adapter: Adapter, address: str, round_number: int, global_base
 def store_update(
     out: Output, settings: Any, session: ChainSession, account: Any, round_number: int, data: bytes
 ) -> tuple[str, str]:
-    """Store the adapter bytes; returns (CID, where). gRPC upload when configured, else the store."""
+    """Store the adapter bytes; returns (CID, where). gRPC upload when configured, else the store.
+
+    The gRPC upload uses TLS, verifying the service against ``upload_tls_ca``, when that is set;
+    without it, only a loopback target is allowed (the client refuses plaintext elsewhere).
+    """
     from flb_dapp.storage.cid import cid_of_bytes
 
     expected = cid_of_bytes(data)
     if settings.upload_grpc:
         from flb_dapp.storage.grpc_upload import upload_adapter
 
+        ca_file = getattr(settings, "upload_tls_ca", None)
         with out.status(f"Uploading {len(data):,} bytes to {settings.upload_grpc} ..."):
             signer = cast(Any, _UploadSigner(account))  # duck-typed LocalAccount: address + sign_message
-            cid = upload_adapter(settings.upload_grpc, signer, session.record.coordinator, round_number, data)
-        return cid, f"gRPC upload {settings.upload_grpc}"
+            cid = upload_adapter(
+                settings.upload_grpc, signer, session.record.coordinator, round_number, data, ca_file=ca_file
+            )
+        return cid, f"gRPC upload {settings.upload_grpc}" + (" (TLS)" if ca_file else "")
     from flb_dapp.cli.artifacts import location_of, open_store
 
     store = open_store(settings.store)
@@ -81,22 +137,25 @@ def store_update(
 def submit_adapter(
     out: Output, settings: Any, session: ChainSession, account: Any, adapter: Adapter, data: bytes
 ) -> Submitted:
-    """Pre-flight, store, submit. ``account`` is already unlocked."""
+    """Pre-flight, store, commit; reveal at once if that commit closed the commit phase.
+    ``account`` is already unlocked."""
     address = str(account.address)
     coordinator = session.coordinator
     round_number = coordinator.current_round
-    coordinator.check_can_submit(address, round_number, adapter.metadata.num_samples)
+    coordinator.check_can_commit(address, round_number, adapter.metadata.num_samples)
     check_gas_funds(session, address)
     cid, where = store_update(out, settings, session, account, round_number, data)
     out.note(f"Stored the update as {cid} ({where})")
-    receipt = send(
-        out,
-        session,
-        account,
-        f"submitUpdate(round {round_number})",
-        lambda: coordinator.submit_update(account, round_number, cid, adapter.metadata.num_samples),
-    )
-    return Submitted(
+    committed: list[PendingReveal] = []
+
+    def commit() -> Any:
+        pending, receipt = coordinator.commit_update(account, round_number, cid, adapter.metadata.num_samples)
+        committed.append(pending)
+        return receipt
+
+    receipt = send(out, session, account, f"commitUpdate(round {round_number})", commit)
+    saved = save_pending_reveal(settings, committed[0])
+    done = Submitted(
         round_number,
         cid,
         adapter.metadata.num_samples,
@@ -104,6 +163,15 @@ def submit_adapter(
         int(receipt.block_number),
         where,
     )
+    if coordinator.round_phase(round_number) != "reveal":
+        info = coordinator.round(round_number)
+        out.note(
+            f"Committed; the reveal data is in {saved}. Reveal with `flb reveal` (or `flb participate`) "
+            f"once the commit phase closes (at the latest at block time {info.deadline})"
+        )
+        return done
+    reveal = reveal_pending(out, session, account, committed[0])
+    return replace(done, revealed=True, reveal_transaction=reveal)
 
 
 class _UploadSigner:

@@ -32,10 +32,12 @@ def upload_option(f: click.decorators.FC) -> click.decorators.FC:
 @json_option
 @pass_cli
 def submit(cli: CLIContext, adapter: Path | None) -> None:
-    """Store ADAPTER (default: the one `flb train` saved for the open round) and submit it.
+    """Store ADAPTER (default: the one `flb train` saved for the open round) and commit to it.
 
-    The contract's rules (round open, you registered, not yet submitted) and the adapter (its round,
-    client and base model) are checked first: nothing is stored or sent when it would be refused.
+    The contract's rules (commit phase open, you registered, not yet committed) and the adapter (its
+    round, client and base model) are checked first: nothing is stored or sent when it would be
+    refused. The CID stays hidden behind the commitment until the commit phase closes; then run
+    `flb reveal` (this command reveals at once when its commit was the last one).
     """
     from flb_dapp.cli.artifacts import read_adapter_file
     from flb_dapp.cli.session import chain_session, check_gas_funds
@@ -51,7 +53,7 @@ def submit(cli: CLIContext, adapter: Path | None) -> None:
     with chain_session(settings, cli.verbose) as session:
         sdk = session.coordinator
         current = sdk.current_round
-        sdk.check_can_submit(address, current, 1)
+        sdk.check_can_commit(address, current, 1)
         path = adapter or default_update_path(settings, current, address)
         if not path.exists():
             raise ConfigError(f"no adapter at {path}; train one with `flb train` (or pass its path)")
@@ -68,5 +70,8 @@ def submit(cli: CLIContext, adapter: Path | None) -> None:
         "block": done.block,
         "stored_via": done.stored_via,
         "adapter": str(path),
+        "revealed": done.revealed,
+        "reveal_transaction": done.reveal_transaction or None,
     }
-    out.result(data, lambda: out.line(f"submitted {done.cid} for round {done.round}"))
+    verb = "submitted" if done.revealed else "committed to"
+    out.result(data, lambda: out.line(f"{verb} {done.cid} for round {done.round}"))

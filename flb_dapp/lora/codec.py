@@ -18,6 +18,7 @@ import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import safetensors
@@ -148,9 +149,10 @@ def read_header(
             f"safetensors header claims {header_len} bytes but the file has only {len(data) - 8} after it"
         )
     try:
-        header = json.loads(bytes(data[8 : 8 + header_len]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AdapterValidationError(f"not a safetensors file: its header is not JSON ({exc})") from exc
+        text = bytes(data[8 : 8 + header_len]).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AdapterValidationError(f"not a safetensors file: its header is not UTF-8 ({exc})") from exc
+    header = _parse_json(text, "safetensors header", max_depth=3)
     if not isinstance(header, dict):
         raise AdapterValidationError("not a safetensors file: its header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -179,6 +181,34 @@ def read_header(
             f"safetensors data section is {data_len} bytes but its tensors cover {expected_start}"
         )
     return header, metadata, 8 + header_len
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKETS = re.compile(r"[\[\]{}]")
+_LONG_NUMBER = re.compile(r"[0-9.eE+-]{21,}")
+
+
+def _parse_json(text: str, what: str, max_depth: int) -> Any:
+    """``json.loads`` for received text, after a linear scan that refuses what could hurt it.
+
+    The stdlib parser recurses once per nesting level (a header of 100,000 ``[`` overflows the C
+    stack when the recursion limit is high, as under pytest) and turns a 5,000-digit literal into a
+    ValueError it does not document; a safetensors header needs neither, so both are refused here
+    with a reason, and only AdapterValidationError ever leaves.
+    """
+    outside_strings = _JSON_STRING.sub('""', text)
+    depth = deepest = 0
+    for bracket in _JSON_BRACKETS.findall(outside_strings):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > max_depth:
+            raise AdapterValidationError(f"{what} nests deeper than {max_depth} levels")
+    if _LONG_NUMBER.search(outside_strings):
+        raise AdapterValidationError(f"{what} holds a number literal longer than 20 characters")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise AdapterValidationError(f"{what} is not JSON ({exc})") from exc
 
 
 def _check_entry(key: str, entry: object, limits: AdapterLimits, data_len: int) -> tuple[int, int, str]:
@@ -256,8 +286,8 @@ def metadata_from_header(metadata: Mapping[str, str]) -> tuple[AdapterMetadata, 
         return value
 
     try:
-        targets = json.loads(metadata["target_modules"])
-    except json.JSONDecodeError:
+        targets = _parse_json(metadata["target_modules"], "metadata target_modules", max_depth=1)
+    except AdapterValidationError:
         targets = None
     if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
         raise AdapterValidationError(

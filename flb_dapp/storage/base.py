@@ -33,15 +33,18 @@ class ContentStore(ABC):
         """Store a file's content, streamed; returns its CID."""
 
     @abstractmethod
-    def get_bytes(self, cid: str, max_size: int | None = None) -> bytes:
-        """The content of ``cid``, verified against it.
+    def get_bytes(self, cid: str, max_size: int | None = None, deadline_s: float | None = None) -> bytes:
+        """The content of ``cid``, verified against it, within ``deadline_s`` seconds in total.
 
-        Raises ContentNotFoundError, ContentTooLargeError (more than ``max_size`` bytes) or
-        CidMismatchError (the store returned other bytes than the CID names).
+        Raises ContentNotFoundError, ContentTooLargeError (more than ``max_size`` bytes),
+        CidMismatchError (the store returned other bytes than the CID names), ContentTimeoutError
+        (not all of it arrived in time) or StoreUnavailableError (the store cannot be reached).
         """
 
     @abstractmethod
-    def get_file(self, cid: str, dest_path: PathLike, max_size: int | None = None) -> Path:
+    def get_file(
+        self, cid: str, dest_path: PathLike, max_size: int | None = None, deadline_s: float | None = None
+    ) -> Path:
         """Write the verified content of ``cid`` to ``dest_path`` atomically (all or nothing)."""
 
     @abstractmethod

@@ -253,12 +253,45 @@ def _read_block(stream: BinaryIO, index: CarIndex, cid: Cid, root: Cid) -> bytes
     return _read_exact(stream, where[1])
 
 
-def walk_file(stream: BinaryIO, index: CarIndex, root: Cid, sink: Callable[[bytes], None]) -> None:
-    """Hand the file content under ``root`` to ``sink`` piece by piece, in order."""
+UNLIMITED_FILE_BYTES = 1 << 34  # the file size the visit budget assumes when the caller set no limit
+
+
+def visit_budget(max_size: int | None) -> int:
+    """Most blocks a walk may visit for a file of at most ``max_size`` bytes in FLB's layout.
+
+    A DAG may link one block many times (that is how a file of zeros stays small), so the walk's
+    cost is not bounded by the CAR's size: a node linking the same empty leaf 174 times, ten levels
+    deep, would mean 174^10 visits that write nothing and so never trip the size limit. FLB's
+    layout needs one visit per 256 KiB leaf plus under 1% more for the nodes above them.
+    """
+    size = UNLIMITED_FILE_BYTES if max_size is None else max_size
+    leaves = -(-size // CHUNK_SIZE) + 1
+    return 2 * leaves + 2
+
+
+def walk_file(
+    stream: BinaryIO,
+    index: CarIndex,
+    root: Cid,
+    sink: Callable[[bytes], None],
+    max_visits: int | None = None,
+) -> None:
+    """Hand the file content under ``root`` to ``sink`` piece by piece, in order.
+
+    Raises CarFormatError after ``max_visits`` blocks (see :func:`visit_budget`).
+    """
+    visits = 0
 
     def visit(cid: Cid, depth: int) -> None:
+        nonlocal visits
         if depth > 64:
             raise CarFormatError(f"the DAG of {root} is deeper than any UnixFS file")
+        visits += 1
+        if max_visits is not None and visits > max_visits:
+            raise CarFormatError(
+                f"the DAG of {root} needs more than {max_visits} block visits, more than any file "
+                "within the size limit in FLB's layout (it links blocks over and over)"
+            )
         block = _read_block(stream, index, cid, root)
         if cid.codec == CODEC_RAW:
             sink(block)

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -24,6 +24,7 @@ from flb_dapp.exceptions import (
     CarFormatError,
     CidMismatchError,
     ContentNotFoundError,
+    ContentTimeoutError,
     ContentTooLargeError,
     StorageError,
     StoreUnavailableError,
@@ -88,12 +89,22 @@ class KuboStore(ContentStore):
         command: str,
         params: dict[str, str] | None = None,
         body: Callable[[], tuple[Iterable[bytes], str]] | None = None,
+        deadline: float | None = None,
     ) -> Iterator[httpx.Response]:
-        """POST ``command``; yields the streaming response once the node answered 200."""
-        response = self._open(command, params, body)
+        """POST ``command``; yields the streaming response once the node answered 200.
+
+        With a ``deadline`` (a ``time.monotonic()`` instant) every wait is cut to the time left,
+        and running out raises ContentTimeoutError: the node is up but this content is not
+        arriving (nobody serves the CID, or a peer drips it), which is about the content.
+        """
+        response = self._open(command, params, body, deadline)
         try:
             yield response
         except httpx.TimeoutException as exc:
+            if deadline is not None:
+                raise ContentTimeoutError(
+                    f"{command} {(params or {}).get('arg', '')} did not complete before its deadline"
+                ) from exc
             raise StoreUnavailableError(
                 f"the IPFS node at {self.url} stalled during {command} ({exc})"
             ) from exc
@@ -107,6 +118,7 @@ class KuboStore(ContentStore):
         command: str,
         params: dict[str, str] | None,
         body: Callable[[], tuple[Iterable[bytes], str]] | None,
+        deadline: float | None = None,
     ) -> httpx.Response:
         """Send the request, retrying with backoff while the node cannot be reached.
 
@@ -122,7 +134,12 @@ class KuboStore(ContentStore):
             if body is not None:
                 content, headers["Content-Type"] = body()
             request = self._client.build_request(
-                "POST", f"/{command}", params=params, content=content, headers=headers
+                "POST",
+                f"/{command}",
+                params=params,
+                content=content,
+                headers=headers,
+                timeout=self._timeout_until(deadline),
             )
             try:
                 response = self._client.send(request, stream=True)
@@ -135,6 +152,10 @@ class KuboStore(ContentStore):
                 time.sleep(self._backoff * 2 ** (attempt - 1))
                 continue
             except httpx.TimeoutException as exc:
+                if deadline is not None:
+                    raise ContentTimeoutError(
+                        f"{command} {(params or {}).get('arg', '')}: nothing arrived before the deadline"
+                    ) from exc
                 raise StoreUnavailableError(
                     f"the IPFS node at {self.url} did not answer {command} in time ({exc})"
                 ) from exc
@@ -147,6 +168,15 @@ class KuboStore(ContentStore):
                     response.close()
                 raise self._error(command, params, response)
             return response
+
+    def _timeout_until(self, deadline: float | None) -> Any:
+        if deadline is None:
+            return httpx.USE_CLIENT_DEFAULT
+        left = max(deadline - time.monotonic(), 0.001)
+        configured = self._client.timeout
+        return httpx.Timeout(
+            min(configured.read or left, left), connect=min(configured.connect or left, left)
+        )
 
     def _error(self, command: str, params: dict[str, str] | None, response: httpx.Response) -> StorageError:
         try:
@@ -214,18 +244,28 @@ class KuboStore(ContentStore):
         return expected
 
     # -- reading --------------------------------------------------------------------------------------
-    def _cat(self, cid: str, max_size: int | None) -> Iterator[bytes]:
+    def _cat(self, cid: str, max_size: int | None, deadline_s: float | None = None) -> Iterator[bytes]:
         params = {"arg": cid}
         if max_size is not None:
             params["length"] = str(max_size + 1)  # one byte more than allowed shows it is too large
-        with self._call("cat", params) as response:
-            yield from response.iter_bytes(CHUNK_SIZE)
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        with self._call("cat", params, deadline=deadline) as response:
+            # NOTE: httpx's read timeout is per read, so a peer sending a byte a second would never
+            # trip it; the deadline is checked after every read (no chunk_size: httpx would wait
+            # for 256 KiB before yielding).
+            for piece in response.iter_bytes():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ContentTimeoutError(f"{cid} did not arrive in full within {deadline_s:g} s")
+                yield piece
 
-    def get_bytes(self, cid: str, max_size: int | None = None) -> bytes:
-        return collect_verified(normalize_cid(cid), self._cat(cid, max_size), max_size)
+    def get_bytes(self, cid: str, max_size: int | None = None, deadline_s: float | None = None) -> bytes:
+        return collect_verified(normalize_cid(cid), self._cat(cid, max_size, deadline_s), max_size)
 
-    def get_file(self, cid: str, dest_path: PathLike, max_size: int | None = None) -> Path:
-        return write_verified(normalize_cid(cid), self._cat(cid, max_size), dest_path, max_size)
+    def get_file(
+        self, cid: str, dest_path: PathLike, max_size: int | None = None, deadline_s: float | None = None
+    ) -> Path:
+        pieces = self._cat(cid, max_size, deadline_s)
+        return write_verified(normalize_cid(cid), pieces, dest_path, max_size)
 
     def has(self, cid: str) -> bool:
         # NOTE: offline=true asks the node what it holds, instead of searching the network.

@@ -130,7 +130,8 @@ class LocalStore(ContentStore):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
-    def get_bytes(self, cid: str, max_size: int | None = None) -> bytes:
+    def get_bytes(self, cid: str, max_size: int | None = None, deadline_s: float | None = None) -> bytes:
+        # NOTE: a local read is bounded by max_size and the disk; there is no peer to stall it.
         handle, path = self._open(cid, max_size)
         with handle:
             data = handle.read()
@@ -147,7 +148,9 @@ class LocalStore(ContentStore):
             )
         return data
 
-    def get_file(self, cid: str, dest_path: PathLike, max_size: int | None = None) -> Path:
+    def get_file(
+        self, cid: str, dest_path: PathLike, max_size: int | None = None, deadline_s: float | None = None
+    ) -> Path:
         handle, path = self._open(cid, max_size)
         try:
             with handle:
@@ -234,7 +237,7 @@ class LocalStore(ContentStore):
                     check_size(root.encode(), hasher.size, max_size)
                     out.write(piece)
 
-                car.walk_file(stream, index, root, sink)
+                car.walk_file(stream, index, root, sink, car.visit_budget(max_size))
                 out.flush()
                 os.fsync(out.fileno())
             actual = hasher.finalize()

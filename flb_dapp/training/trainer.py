@@ -57,6 +57,9 @@ class TrainConfig:
     # CPU threads for this call (None: torch's default). Tiny models train several times faster
     # on 1 thread than on 2 busy cores: the parallel overhead outweighs the work.
     num_threads: int | None = None
+    # The task's cap on claimed samples: an honest client reports min(its examples, cap), since
+    # the oracle rejects claims above it.
+    sample_cap: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -167,7 +170,8 @@ def _train(
         metrics.update(loop_metrics)
     elif config.steps > 0:
         metrics.update(_sft(peft_model, tokenizer, records, config, device, checkpointing, progress))
-    meta = global_adapter.metadata.with_(round=round, client=client, num_samples=len(examples))
+    claimed = len(examples) if config.sample_cap is None else min(len(examples), config.sample_cap)
+    meta = global_adapter.metadata.with_(round=round, client=client, num_samples=claimed)
     extra = {"train.steps": str(config.steps), "train.learning_rate": repr(config.learning_rate)}
     adapter = extract_adapter(peft_model, meta, extra=extra)
     if dp is not None and dp.method == "update":

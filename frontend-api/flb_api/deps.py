@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -43,6 +44,11 @@ async def get_store(request: Request) -> ContentStore:
     return store
 
 
+async def get_download_slots(request: Request) -> threading.BoundedSemaphore:
+    slots: threading.BoundedSemaphore = request.app.state.downloads
+    return slots
+
+
 async def get_indexer(request: Request) -> Indexer:
     indexer: Indexer = request.app.state.indexer
     return indexer
@@ -78,6 +84,7 @@ SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 ConnDep = Annotated[sqlite3.Connection, Depends(get_conn)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 StoreDep = Annotated[ContentStore, Depends(get_store)]
+DownloadSlotsDep = Annotated[threading.BoundedSemaphore, Depends(get_download_slots)]
 IndexerDep = Annotated[Indexer, Depends(get_indexer)]
 PageDep = Annotated[Page, Depends(get_page)]
 RoundNumber = Annotated[int, Path(ge=0, le=MAX_SQL_INT, description="Round number")]

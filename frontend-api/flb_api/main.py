@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -103,6 +104,9 @@ def create_app(
     app.state.indexer = indexer
     app.state.db = indexer.db
     app.state.store = indexer.store
+    # NOTE: each download hashes the whole file before a byte is sent; the cap keeps a flood of
+    # requests for the largest model from taking every worker thread and the disk.
+    app.state.downloads = threading.BoundedSemaphore(api.max_concurrent_downloads)
     app.state.metrics = RequestMetrics()
     app.state.cache = ResponseCache(indexer.db, entries=api.response_cache_entries)
     app.include_router(api_router)

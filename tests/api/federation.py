@@ -63,8 +63,8 @@ def build_federation(
             sdk.register(fed.latecomer, b"\x09" * 32)
         for i in range(len(fed.clients)):
             base.submit(i, base.train(i, STEPS))
-        if number == 2:
-            sdk.submit_update(fed.latecomer, number, fed.store.put_bytes(b"not an adapter"), 5)
+        if number == 2:  # the fourth active client's commit closes the commit phase: all reveal
+            base.commit_as(fed.latecomer, fed.store.put_bytes(b"not an adapter"), 5)
         [processed] = base.oracle().run_once()
         assert processed.round == number and processed.outcome is not None
         fed.outcomes[number] = processed.outcome
@@ -73,5 +73,6 @@ def build_federation(
             after_round(fed, number)
     sdk.set_client_banned(base.operator, fed.latecomer.address, True)
     fed.pending_cid = fed.store.put_bytes(b"round 3, work in progress")
-    sdk.submit_update(fed.clients[0], 3, fed.pending_cid, 42)
+    base.commit_cid(0, fed.pending_cid, 42)
+    base.reveal_all()  # moves the chain past round 3's commit deadline, then reveals
     return fed

@@ -116,7 +116,8 @@ def test_dashboard_shows_the_indexed_values(server: str, federation: Federation,
     cumulative = federation.outcomes[2].rewards.cumulative
     expected = sorted(cumulative.items(), key=lambda kv: (-kv[1], kv[0].lower()))
     assert [(r["data-client"], int(r["data-cumulative"])) for r in page.rows] == expected
-    assert "#3" in dom.stdout and "closes in" in dom.stdout  # current round and its countdown
+    # the open round 3 is past its commit phase (every commitment revealed): it awaits the oracle
+    assert "#3" in dom.stdout and "closed · awaiting the oracle" in dom.stdout
 
     shot = tmp_path / "dashboard.png"
     taken = chromium(server, tmp_path / "profile-shot", f"--screenshot={shot}")

@@ -335,6 +335,23 @@ def test_download_refusals(
         assert "store does not hold it" in empty.get("/models/latest").json()["detail"]
 
 
+def test_downloads_beyond_the_concurrency_cap_get_503(app: Any, federation_dir: Any) -> None:
+    # Each download hashes the whole file first; a flood of them must not take every thread.
+    capped = create_app(
+        api_settings(federation_dir, max_concurrent_downloads=2), indexer=app.state.indexer, poll=False
+    )
+    with TestClient(capped) as client:
+        slots = capped.state.downloads
+        assert slots.acquire(blocking=False) and slots.acquire(blocking=False)  # two downloads in flight
+        reply = client.get("/models/latest")
+        assert reply.status_code == 503 and reply.headers["retry-after"] == "1"
+        assert reply.json() == {"detail": "2 downloads are already running; retry shortly"}
+        slots.release()
+        assert client.get("/models/latest").status_code == 200
+        assert client.get("/models/latest").status_code == 200  # the slot came back after sending
+        slots.release()
+
+
 # --- 404s, health, metrics, docs -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("path", "detail"),
@@ -400,6 +417,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         "/models/{cid}",
         "/health",
         "/metrics",
+        "/operator/oracle/status",
         "/operator/oracle/trigger",
         "/operator/oracle/pause",
         "/operator/oracle/resume",

@@ -80,10 +80,10 @@ class FlakyStore:
         self.down = True
         self.replace: dict[str, bytes] = {}
 
-    def get_bytes(self, cid: str, max_size: int | None = None) -> bytes:
+    def get_bytes(self, cid: str, max_size: int | None = None, deadline_s: float | None = None) -> bytes:
         if self.down:
             raise StoreUnavailableError("IPFS node at http://127.0.0.1:5001 is unreachable")
-        return self.replace.get(cid) or self.inner.get_bytes(cid, max_size)
+        return self.replace.get(cid) or self.inner.get_bytes(cid, max_size, deadline_s)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -37,7 +37,7 @@ with networks.parse_network_choice(uri):
     record.save(record_path)
     sdk = Coordinator(record.coordinator, record.block)
     sdk.register(client, b"\\x01" * 32)
-    sdk.submit_update(client, 1, store.put_bytes(b"update %d" % samples), samples)
+    sdk.submit_all([(client, 1, store.put_bytes(b"update %d" % samples), samples)])
 """
 
 

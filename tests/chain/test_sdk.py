@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from flb_dapp.chain.deployment import DeploymentRecord, deploy_system, existing_
 from flb_dapp.chain.types import FinalizeRequest, UpdateRecord
 from flb_dapp.exceptions import ChainError, ConfigError, DeploymentNotFoundError, PreflightError
 from flb_dapp.merkle import build_rewards_tree
-from flb_dapp.storage.cid import cid_of_bytes
+from flb_dapp.storage.cid import cid_of_bytes, cid_to_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 INITIAL = cid_of_bytes(b"initial")
@@ -71,8 +72,17 @@ def test_round_lifecycle_through_the_sdk(
     sdk.register(a, b"\x01" * 32)
     sdk.register(b, b"\x02" * 32)
     cid_a, cid_b = cid_of_bytes(b"update a"), cid_of_bytes(b"update b")
-    sdk.submit_update(a, 1, cid_a, 10)
-    receipt = sdk.submit_update(b, 1, cid_b, 20)
+    pending_a, _ = sdk.commit_update(a, 1, cid_a, 10, salt=b"\x0a" * 32)
+    assert (
+        pending_a.commitment
+        == "0x" + sdk.contract.computeCommitment(a.address, 1, cid_to_bytes(cid_a), 10, b"\x0a" * 32).hex()
+    )
+    assert sdk.round_phase(1) == "commit" and sdk.updates(round_number=1) == []  # the CID is not public yet
+    pending_b, _ = sdk.commit_update(b, 1, cid_b, 20)
+    assert sdk.round_phase(1) == "reveal"  # every active client committed: the commit phase closed
+    sdk.reveal_update(a, pending_a)
+    assert not sdk.round_is_due(1)  # b's reveal is pending
+    receipt = sdk.reveal_update(b, pending_b)
     updates = sdk.updates(round_number=1)
     assert updates == [
         UpdateRecord(
@@ -89,7 +99,7 @@ def test_round_lifecycle_through_the_sdk(
         ),
     ]
     assert [r.client for r in sdk.registrations()] == [a.address, b.address]
-    assert sdk.round_is_due(1)  # everyone submitted
+    assert sdk.round_is_due(1)  # every commitment revealed
 
     tree = build_rewards_tree({a.address: 600, b.address: 400})
     request = FinalizeRequest(
@@ -122,31 +132,39 @@ def test_preflight_refusals_send_nothing(
     nonce = a.nonce
     with pytest.raises(PreflightError, match="is already registered"):
         sdk.register(a, b"\x05" * 32)
-    with pytest.raises(PreflightError, match=f"already registered by {a.address}"):
-        sdk.register(outsider, b"\x01" * 32)
     with pytest.raises(PreflightError, match="run `flb register` first"):
-        sdk.submit_update(outsider, 1, cid_of_bytes(b"x"), 1)
+        sdk.commit_update(outsider, 1, cid_of_bytes(b"x"), 1)
     with pytest.raises(PreflightError, match="round 2 is not open; the open round is 1"):
-        sdk.submit_update(a, 2, cid_of_bytes(b"x"), 1)
-    sdk.submit_update(a, 1, cid_of_bytes(b"x"), 1)
+        sdk.commit_update(a, 2, cid_of_bytes(b"x"), 1)
+    sdk.register(accounts[3], b"\x03" * 32)
+    pending, _ = sdk.commit_update(a, 1, cid_of_bytes(b"x"), 1)
     nonce = a.nonce
-    with pytest.raises(PreflightError, match="already submitted an update in round 1"):
-        sdk.submit_update(a, 1, cid_of_bytes(b"y"), 1)
+    with pytest.raises(PreflightError, match="already committed an update in round 1"):
+        sdk.commit_update(a, 1, cid_of_bytes(b"y"), 1)
+    with pytest.raises(PreflightError, match=r"round 1 takes reveals from .* commit phase closes"):
+        sdk.reveal_update(a, pending)
     request = FinalizeRequest(1, cid_of_bytes(b"g"), cid_of_bytes(b"r"), b"\x00" * 32, 0, 0.5)
     with pytest.raises(PreflightError, match="does not hold the oracle role"):
         sdk.finalize_round(a, request)
-    sdk.register(accounts[3], b"\x03" * 32)
-    with pytest.raises(PreflightError, match=r"round 1 is not due: deadline .* 1 of 2 clients submitted"):
+    with pytest.raises(
+        PreflightError, match=r"round 1 is not due: commits until .* 1 commitments not revealed"
+    ):
         sdk.finalize_round(accounts[1], request)
     chain.mine(deltatime=600)
-    with pytest.raises(PreflightError, match=r"round 1 closed at .* wait for the oracle"):
-        sdk.submit_update(accounts[3], 1, cid_of_bytes(b"late"), 1)
+    with pytest.raises(PreflightError, match=r"the commit phase of round 1 closed at .* wait for the oracle"):
+        sdk.commit_update(accounts[3], 1, cid_of_bytes(b"late"), 1)
+    forged = replace(pending, cid=cid_of_bytes(b"copied from someone else"))
+    with pytest.raises(PreflightError, match=r"does not match .*'s commitment in round 1"):
+        sdk.reveal_update(a, forged)
+    sdk.reveal_update(a, pending)
+    with pytest.raises(PreflightError, match="holds 1 revealed updates, not the 2 aggregated"):
+        sdk.finalize_round(accounts[1], replace(request, submission_count=2))
     with pytest.raises(PreflightError, match="exceed the budget of 1000"):
         sdk.finalize_round(
             accounts[1],
             FinalizeRequest(1, request.global_model_cid, request.report_cid, b"\x00" * 32, 1_001, 0.5),
         )
-    assert a.nonce == nonce  # nothing was sent
+    assert a.nonce == nonce + 1  # nothing but the reveal was sent
     sdk.finalize_round(accounts[1], request)
     with pytest.raises(PreflightError, match="round 1 is already finalized"):
         sdk.finalize_round(accounts[1], request)

@@ -11,8 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
 
 from tests.cli.conftest import Workspace, finalize_with_library, parse_json
+from tests.cli.test_errors import address_of
 
 pytestmark = [pytest.mark.anvil]
 
@@ -34,7 +37,11 @@ def test_register_participate_status_claim_pull_chat_eval(workspace: Workspace, 
     before = parse_json(ws.invoke("status", "--json", "--account", "test:2").stdout)
     assert before["round"]["current"] == 1 and before["round"]["open"]
     assert before["account"]["registered"] and not before["account"]["submitted_this_round"]
-    assert before["account"]["dataset_commitment"] == dry["commitment"]
+    # The contract stores the manifest digest bound to the address that registered it.
+    bound = keccak(
+        abi_encode(["address", "bytes32"], [address_of("test:2"), bytes.fromhex(dry["commitment"][2:])])
+    )
+    assert before["account"]["dataset_commitment"] == "0x" + bound.hex()
     assert before["global_model"] == {
         "cid": ws.record.initial_model_cid,
         "round": 0,

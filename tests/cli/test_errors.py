@@ -90,7 +90,7 @@ def test_submitting_after_the_deadline_is_refused(workspace: Workspace, one_thre
     ws.advance_time(3601)
     nonce, objects = ws.nonce(address), store_objects(ws)
     late = ws.invoke("submit", "--account", "test:3", expect=1)
-    assert error_of(late.stderr).startswith("Error: round 1 closed at ")
+    assert error_of(late.stderr).startswith("Error: the commit phase of round 1 closed at ")
     assert "wait for the oracle to open the next round" in late.stderr
     assert (ws.nonce(address), store_objects(ws)) == (nonce, objects)
     assert not LocalStore(ws.store).has(trained["cid"])

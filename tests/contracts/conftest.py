@@ -11,8 +11,11 @@ import hashlib
 from typing import Any
 
 import pytest
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
 
 DURATION = 3600
+REVEAL = 600
 REWARD_PER_ROUND = 1_000 * 10**18
 SUPPLY = 1_000_000 * 10**18
 FUNDING = 10_000 * 10**18
@@ -24,7 +27,27 @@ def raw_cid(content: bytes, codec: int = 0x55) -> bytes:
 
 
 def commitment(name: str) -> bytes:
+    """A dataset manifest digest (what a client passes to ``register``)."""
     return hashlib.sha256(f"dataset:{name}".encode()).digest()
+
+
+def bound(client: Any, digest: bytes) -> bytes:
+    """The dataset commitment the contract stores: ``keccak256(abi.encode(client, digest))``."""
+    return keccak(abi_encode(["address", "bytes32"], [str(client.address), digest]))
+
+
+def update_commitment(client: Any, round_number: int, cid: bytes, num_samples: int, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(client, round, cid, numSamples, salt))``, computed off chain."""
+    return keccak(
+        abi_encode(
+            ["address", "uint256", "bytes", "uint64", "bytes32"],
+            [str(client.address), round_number, cid, num_samples, salt],
+        )
+    )
+
+
+def salt_of(client: Any, round_number: int) -> bytes:
+    return hashlib.sha256(f"salt {client.address} {round_number}".encode()).digest()
 
 
 INITIAL_CID = raw_cid(b"initial global adapter")
@@ -57,7 +80,7 @@ def token(project: Any, owner: Any) -> Any:
 
 def deploy_coordinator(project: Any, owner: Any, oracle: Any, token: Any, funding: int = FUNDING) -> Any:
     coordinator = owner.deploy(
-        project.FLBCoordinator, token, owner, oracle, INITIAL_CID, DURATION, REWARD_PER_ROUND
+        project.FLBCoordinator, token, owner, oracle, INITIAL_CID, DURATION, REVEAL, REWARD_PER_ROUND
     )
     if funding:
         token.approve(coordinator, funding, sender=owner)

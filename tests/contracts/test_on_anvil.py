@@ -43,7 +43,7 @@ def test_contract_suite_passes_on_anvil(fresh_anvil: AnvilNode) -> None:
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 0, result.stdout[-4000:]
-    assert summary.startswith("19 passed"), summary
+    assert summary.startswith("27 passed"), summary
 
 
 def test_ape_run_deploy_on_anvil_and_rerun_says_it_exists(fresh_anvil: AnvilNode, tmp_path: Path) -> None:

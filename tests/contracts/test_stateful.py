@@ -1,5 +1,6 @@
-"""Hypothesis drives random sequences of register / submit / time passing / finalize / claim
-against a fresh coordinator and checks the contract against a plain Python model of the rules."""
+"""Hypothesis drives random sequences of register / ban / commit / reveal / time passing /
+finalize / claim against a fresh coordinator and checks the contract against a plain Python model
+of the rules (the commit phase closing early included)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from flb_dapp.merkle import build_rewards_tree
-from tests.contracts.conftest import DURATION, INITIAL_CID, commitment, raw_cid
+from tests.contracts.conftest import (
+    DURATION,
+    INITIAL_CID,
+    REVEAL,
+    commitment,
+    raw_cid,
+    salt_of,
+    update_commitment,
+)
 
 CLIENTS = 4
 BUDGET = 1_000
@@ -25,25 +34,46 @@ class CoordinatorMachine(RuleBasedStateMachine):
         self.clients = [accounts[2 + i] for i in range(CLIENTS)]
         self.token = self.owner.deploy(ape.project.FLBRewardToken, self.owner, 10**24)
         self.coordinator = self.owner.deploy(
-            ape.project.FLBCoordinator, self.token, self.owner, self.oracle, INITIAL_CID, DURATION, BUDGET
+            ape.project.FLBCoordinator,
+            self.token,
+            self.owner,
+            self.oracle,
+            INITIAL_CID,
+            DURATION,
+            REVEAL,
+            BUDGET,
         )
         self.token.approve(self.coordinator, FUNDING, sender=self.owner)
         self.coordinator.fundRewards(FUNDING, sender=self.owner)
         self.start_balances = [int(self.token.balanceOf(c)) for c in self.clients]
         self.registered: set[int] = set()
+        self.banned: set[int] = set()
         self.round = 1
-        self.submitted: dict[int, set[int]] = {1: set()}
+        self.deadline = int(self.coordinator.roundInfo(1).deadline)
+        self.committed: set[int] = set()  # committed in the open round
+        self.pending: set[int] = set()  # committed, not revealed, not banned
+        self.revealed: dict[int, set[int]] = {1: set()}
+        self.samples: dict[int, int] = {}
         self.cumulative = [0] * CLIENTS
         self.paid = [0] * CLIENTS
         self.allocated = 0
         self.last_seen_round = 1
         self.tree = build_rewards_tree({})
 
-    def _deadline(self) -> int:
-        return int(self.coordinator.roundInfo(self.round).deadline)
-
     def _now(self) -> int:
         return int(ape.chain.pending_timestamp)
+
+    def _active(self) -> int:
+        return len(self.registered - self.banned)
+
+    def _timestamp(self, receipt: object) -> int:
+        return int(ape.chain.blocks[receipt.block_number].timestamp)  # type: ignore[attr-defined]
+
+    def _cid(self, i: int) -> bytes:
+        return raw_cid(f"{self.round}:{i}".encode())
+
+    def _salt(self, i: int) -> bytes:
+        return salt_of(self.clients[i], self.round)
 
     @rule(i=st.integers(0, CLIENTS - 1))
     def register(self, i: int) -> None:
@@ -55,70 +85,139 @@ class CoordinatorMachine(RuleBasedStateMachine):
             self.coordinator.register(commitment(f"m{i}"), sender=client)
             self.registered.add(i)
 
-    @rule(i=st.integers(0, CLIENTS - 1), samples=st.integers(1, 100))
-    def submit(self, i: int, samples: int) -> None:
+    @rule(i=st.integers(0, CLIENTS - 1), ban=st.booleans())
+    def set_banned(self, i: int, ban: bool) -> None:
         client = self.clients[i]
-        cid = raw_cid(f"{self.round}:{i}".encode())
-        # NOTE: the contract checks the deadline first, then registration, then duplicates.
-        if self._now() >= self._deadline():
+        if i not in self.registered:
+            with ape.reverts(self.coordinator.CoordinatorNotRegistered, client=client):
+                self.coordinator.setClientBanned(client, ban, sender=self.owner)
+            return
+        was_open = self._now() < self.deadline
+        receipt = self.coordinator.setClientBanned(client, ban, sender=self.owner)
+        if ban == (i in self.banned):
+            return
+        if ban:
+            self.banned.add(i)
+            self.pending.discard(i)
+            if was_open and self._active() > 0 and len(self.pending) >= self._active():
+                self.deadline = self._timestamp(receipt)
+        else:
+            self.banned.discard(i)
+            if i in self.committed and i not in self.revealed[self.round]:
+                self.pending.add(i)
+
+    @rule(i=st.integers(0, CLIENTS - 1), samples=st.integers(1, 100))
+    def commit(self, i: int, samples: int) -> None:
+        client = self.clients[i]
+        value = update_commitment(client, self.round, self._cid(i), samples, self._salt(i))
+        # NOTE: the contract checks the deadline first, then registration, the ban, duplicates.
+        if self._now() >= self.deadline:
             with ape.reverts(
-                self.coordinator.CoordinatorRoundClosed, round=self.round, deadline=self._deadline()
+                self.coordinator.CoordinatorRoundClosed, round=self.round, deadline=self.deadline
             ):
-                self.coordinator.submitUpdate(self.round, cid, samples, sender=client)
+                self.coordinator.commitUpdate(self.round, value, sender=client)
         elif i not in self.registered:
             with ape.reverts(self.coordinator.CoordinatorNotRegistered, client=client):
-                self.coordinator.submitUpdate(self.round, cid, samples, sender=client)
-        elif i in self.submitted[self.round]:
-            with ape.reverts(self.coordinator.CoordinatorAlreadySubmitted, client=client, round=self.round):
-                self.coordinator.submitUpdate(self.round, cid, samples, sender=client)
+                self.coordinator.commitUpdate(self.round, value, sender=client)
+        elif i in self.banned:
+            with ape.reverts(self.coordinator.CoordinatorClientBanned, client=client):
+                self.coordinator.commitUpdate(self.round, value, sender=client)
+        elif i in self.committed:
+            with ape.reverts(self.coordinator.CoordinatorAlreadyCommitted, client=client, round=self.round):
+                self.coordinator.commitUpdate(self.round, value, sender=client)
         else:
-            self.coordinator.submitUpdate(self.round, cid, samples, sender=client)
-            self.submitted[self.round].add(i)
+            receipt = self.coordinator.commitUpdate(self.round, value, sender=client)
+            self.committed.add(i)
+            self.pending.add(i)
+            self.samples[i] = samples
+            if len(self.pending) >= self._active():
+                self.deadline = self._timestamp(receipt)
 
-    @rule(seconds=st.sampled_from([1, DURATION // 2, DURATION]))
+    @rule(i=st.integers(0, CLIENTS - 1))
+    def reveal(self, i: int) -> None:
+        client = self.clients[i]
+        samples = self.samples.get(i, 1) if i in self.committed else 1
+        args = (self.round, self._cid(i), samples, self._salt(i))
+        now, closes_at = self._now(), self.deadline + REVEAL
+        if now < self.deadline:
+            with ape.reverts(
+                self.coordinator.CoordinatorRevealNotOpen, round=self.round, opensAt=self.deadline
+            ):
+                self.coordinator.revealUpdate(*args, sender=client)
+        elif now >= closes_at:
+            with ape.reverts(self.coordinator.CoordinatorRevealClosed, round=self.round, closedAt=closes_at):
+                self.coordinator.revealUpdate(*args, sender=client)
+        elif i not in self.committed:
+            with ape.reverts(self.coordinator.CoordinatorNotCommitted, client=client, round=self.round):
+                self.coordinator.revealUpdate(*args, sender=client)
+        elif i in self.revealed[self.round]:
+            with ape.reverts(self.coordinator.CoordinatorAlreadySubmitted, client=client, round=self.round):
+                self.coordinator.revealUpdate(*args, sender=client)
+        elif i in self.banned:
+            with ape.reverts(self.coordinator.CoordinatorClientBanned, client=client):
+                self.coordinator.revealUpdate(*args, sender=client)
+        else:
+            self.coordinator.revealUpdate(*args, sender=client)
+            self.revealed[self.round].add(i)
+            self.pending.discard(i)
+
+    @rule(seconds=st.sampled_from([1, REVEAL // 2, REVEAL, DURATION]))
     def time_passes(self, seconds: int) -> None:
         ape.chain.mine(deltatime=seconds)
 
-    @rule(shares=st.lists(st.integers(0, 400), min_size=CLIENTS, max_size=CLIENTS))
+    @rule(shares=st.lists(st.integers(0, BUDGET // CLIENTS), min_size=CLIENTS, max_size=CLIENTS))
     def finalize(self, shares: list[int]) -> None:
-        submitters = self.submitted[self.round]
+        submitters = self.revealed[self.round]
         rewards = {i: shares[i] for i in submitters}
         total = sum(rewards.values())
-        due = self._now() >= self._deadline() or (
-            len(self.registered) > 0 and len(submitters) >= len(self.registered)
-        )
+        now = self._now()
+        due = now >= self.deadline and (not self.pending or now >= self.deadline + REVEAL)
         cumulative = list(self.cumulative)
         for i, amount in rewards.items():
             cumulative[i] += amount
         tree = build_rewards_tree({self.clients[i].address: a for i, a in enumerate(cumulative)})
-        args = (
-            self.round,
-            raw_cid(b"g%d" % self.round),
-            raw_cid(b"r%d" % self.round),
-            tree.root,
-            total,
-            0,
-            0,
-        )
+
+        def args(count: int) -> tuple[object, ...]:
+            return (
+                self.round,
+                count,
+                raw_cid(b"g%d" % self.round),
+                raw_cid(b"r%d" % self.round),
+                tree.root,
+                total,
+                0,
+                0,
+            )
+
+        count = len(submitters)
         if not due:
             with ape.reverts(self.coordinator.CoordinatorRoundNotDue):
-                self.coordinator.finalizeRound(*args, sender=self.oracle)
+                self.coordinator.finalizeRound(*args(count), sender=self.oracle)
             return
+        with ape.reverts(
+            self.coordinator.CoordinatorSubmissionCountMismatch,
+            round=self.round,
+            given=count + 1,
+            actual=count,
+        ):
+            self.coordinator.finalizeRound(*args(count + 1), sender=self.oracle)
         if self.allocated + total > FUNDING:
             with ape.reverts(
                 self.coordinator.CoordinatorPoolUnderfunded,
                 roundRewards=total,
                 available=FUNDING - self.allocated,
             ):
-                self.coordinator.finalizeRound(*args, sender=self.oracle)
+                self.coordinator.finalizeRound(*args(count), sender=self.oracle)
             return
-        self.coordinator.finalizeRound(*args, sender=self.oracle)
+        receipt = self.coordinator.finalizeRound(*args(count), sender=self.oracle)
         with ape.reverts(self.coordinator.CoordinatorRoundAlreadyFinalized, round=self.round):
-            self.coordinator.finalizeRound(*args, sender=self.oracle)
+            self.coordinator.finalizeRound(*args(count), sender=self.oracle)
         self.cumulative, self.tree = cumulative, tree
         self.allocated += total
         self.round += 1
-        self.submitted[self.round] = set()
+        self.deadline = self._timestamp(receipt) + DURATION
+        self.committed, self.pending = set(), set()
+        self.revealed[self.round] = set()
 
     @precondition(lambda self: self.round > 1)
     @rule(i=st.integers(0, CLIENTS - 1))
@@ -150,10 +249,14 @@ class CoordinatorMachine(RuleBasedStateMachine):
 
     @invariant()
     def at_most_one_update_per_client_per_round(self) -> None:
-        assert int(self.coordinator.roundInfo(self.round).submissions) == len(self.submitted[self.round])
+        info = self.coordinator.roundInfo(self.round)
+        assert int(info.submissions) == len(self.revealed[self.round])
+        assert int(info.pendingReveals) == len(self.pending)
+        assert int(info.deadline) == self.deadline
+        assert int(self.coordinator.activeClients()) == self._active()
         for i, client in enumerate(self.clients):
-            info = self.coordinator.clientInfo(client)
-            assert int(info.submissions) == sum(i in s for s in self.submitted.values())
+            record = self.coordinator.clientInfo(client)
+            assert int(record.submissions) == sum(i in s for s in self.revealed.values())
 
     @invariant()
     def never_pays_more_than_allocated(self) -> None:
@@ -166,8 +269,8 @@ class CoordinatorMachine(RuleBasedStateMachine):
 
 TestCoordinatorStateful = CoordinatorMachine.TestCase
 TestCoordinatorStateful.settings = settings(
-    max_examples=8,
-    stateful_step_count=20,
+    max_examples=10,
+    stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

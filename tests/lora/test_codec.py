@@ -246,7 +246,7 @@ def test_malformed_containers_are_refused() -> None:
     with pytest.raises(AdapterValidationError, match="too short"):
         decode_adapter(b"abc")
     with pytest.raises(AdapterValidationError, match="header is not JSON"):
-        decode_adapter(struct.pack("<Q", 4) + b"{{{{")
+        decode_adapter(struct.pack("<Q", 2) + b"{{")
     good = encode_adapter(make_adapter())
     with pytest.raises(AdapterValidationError, match="data section is"):
         decode_adapter(good + b"\0" * 8)
@@ -254,3 +254,24 @@ def test_malformed_containers_are_refused() -> None:
     blob = json.dumps(header).encode()
     with pytest.raises(AdapterValidationError, match=r"offsets \[0, 1000000\] outside the file"):
         read_header(struct.pack("<Q", len(blob)) + blob, AdapterLimits())
+
+
+def _with_header(text: bytes) -> bytes:
+    return struct.pack("<Q", len(text)) + text
+
+
+def test_hostile_json_is_refused_before_the_parser_sees_it() -> None:
+    # NOTE: 200,000 brackets overflow the C stack in json.loads when the recursion limit is high
+    # (pytest raises it to 100,000): this must be a rejection, not a crash of the oracle.
+    with pytest.raises(AdapterValidationError, match="safetensors header nests deeper than 3 levels"):
+        decode_adapter(_with_header(b"[" * 200_000 + b"]" * 200_000))
+    with pytest.raises(AdapterValidationError, match="holds a number literal longer than 20 characters"):
+        decode_adapter(_with_header(b'{"a":' + b"9" * 5000 + b"}"))
+    # Brackets inside strings do not count as nesting.
+    key = "[" * 50 + ".lora_A.weight"
+    with pytest.raises(AdapterValidationError, match=r"missing LoRA key .\[{50}\.lora_B\.weight"):
+        decode_adapter(raw_file({key: np.zeros((4, 8), np.float32)}, _header_meta(make_adapter())))
+    meta = _header_meta(make_adapter())
+    meta["target_modules"] = "[" * 100_000
+    with pytest.raises(AdapterValidationError, match=r"target_modules=.* is not a JSON list of names"):
+        decode_adapter(raw_file(make_adapter().tensors, meta))

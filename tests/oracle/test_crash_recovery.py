@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from oracle.journal import CRASH_AFTER_ENV, Journal
+from oracle.journal import CRASH_AFTER_ENV, Journal, journal_key
 from oracle.pipeline import PIPELINE
 from tests.fixtures.federation import Federation, build_federation
 from tests.fixtures.processes import start_anvil
@@ -72,7 +72,10 @@ def test_killed_after_every_step_then_restarted(tmp_path: Path, accounts: Any) -
                 killed = run_oracle(config, crash_after=step)
                 assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr[-3000:])
                 journal = Journal(journal_path)
-                recorded = journal.steps(federation.coordinator.address, 1)
+                key = journal_key(
+                    int(chain.chain_id), federation.coordinator.address, federation.record.block
+                )
+                recorded = journal.steps(key, 1)
                 journal.close()
                 assert recorded == list(PIPELINE[: PIPELINE.index(step) + 1]), (step, recorded)
             finished = run_oracle(config)

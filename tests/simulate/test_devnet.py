@@ -51,10 +51,35 @@ def test_devnet_two_clients_one_round(tmp_path: Path) -> None:
                     env={**os.environ, "OMP_NUM_THREADS": "1"},
                 )
             )
+        outputs = []
         for client in clients:
             output, _ = client.communicate(timeout=600)
             assert client.returncode == 0, output[-3000:]
-            assert "submitted bafk" in output
+            outputs.append(output)
+        # The later commit closed the commit phase and revealed at once; the earlier client
+        # reveals on its next run, as a cron job would.
+        assert sorted("submitted bafk" in o for o in outputs) == [False, True], outputs
+        for i, output in enumerate(outputs):
+            if "submitted bafk" not in output:
+                assert "committed to bafk" in output and "run again once the commit phase closed" in output
+                again = subprocess.run(
+                    [
+                        FLB,
+                        "--config",
+                        config,
+                        "participate",
+                        "--account",
+                        f"test:{2 + i}",
+                        "--data",
+                        str(folder / "data" / f"client-{i}.jsonl"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                assert again.returncode == 0 and again.stdout.startswith("revealed bafk"), (
+                    again.stdout + again.stderr
+                )
 
         api = info["urls"]["api"]
         deadline = time.monotonic() + 300

@@ -18,11 +18,12 @@ from flb_dapp.storage.helia_node import HeliaNode, helia_available
 from flb_dapp.storage.kubo import KuboStore
 from flb_dapp.storage.local import LocalStore
 
-VECTORS_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "ipfs-cids.json"
+# NOTE: a copy of the project's shared IPFS vectors, kept in the repo: CI runs a bare clone.
+VECTORS_FILE = Path(__file__).resolve().parent / "vectors" / "ipfs-cids.json"
 
 
 def load_vectors() -> list[dict[str, object]]:
-    """The shared IPFS CID vectors (shared/vectors/ipfs-cids.json beside the repository)."""
+    """The shared IPFS CID vectors (a copy of shared/vectors/ipfs-cids.json)."""
     return list(json.loads(VECTORS_FILE.read_text())["cases"])
 
 

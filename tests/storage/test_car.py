@@ -191,3 +191,20 @@ def test_import_from_a_non_seekable_stream(store: LocalStore, tmp_path: Path) ->
     assert store.import_car(_Pipe(car_bytes)) == [F5M]  # type: ignore[arg-type]
     assert store.get_bytes(F5M) == data
     assert list((store.root / "tmp").iterdir()) == []
+
+
+def test_a_dag_that_links_one_empty_leaf_over_and_over_is_refused(store: LocalStore, tmp_path: Path) -> None:
+    # 174 links to the same block per level, 8 levels: 174^8 (about 8e17) visits of a leaf that
+    # writes nothing, in a CAR of 9 blocks. Without a visit budget this never ends.
+    leaf = b""
+    child = Cid(1, CODEC_RAW, hashlib.sha256(leaf).digest())
+    blocks: list[tuple[Cid, bytes]] = [(child, leaf)]
+    for _ in range(8):
+        node = dagpb.encode_node([(child.to_bytes(), 0)] * 174, dagpb.unixfs_file_data(0, [0] * 174))
+        child = Cid(1, CODEC_DAG_PB, hashlib.sha256(node).digest())
+        blocks.append((child, node))
+    path = _write_car(tmp_path / "bomb.car", [child], blocks)
+    with pytest.raises(CarFormatError, match=r"needs more than 12 block visits"):
+        store.import_car(path, max_size=1_000_000)
+    assert list(store.cids()) == []
+    assert car.visit_budget(1_000_000) == 12  # ceil(1e6 / 256 KiB) = 4 leaves, +1, doubled, +2

@@ -1,9 +1,14 @@
-"""The signed gRPC upload service, on a real gRPC server on 127.0.0.1 (plain and TLS)."""
+"""The signed gRPC upload service, on a real gRPC server on 127.0.0.1 (plain and TLS).
+
+The attacks (wrong round, replays, tricklers, bans, plaintext) are in tests/adversarial/test_grpc_uploads.py.
+"""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,18 +17,26 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from flb_dapp.exceptions import ContentTooLargeError, StoreUnavailableError, UploadRefusedError
+from flb_dapp.exceptions import ConfigError, ContentTooLargeError, StoreUnavailableError, UploadRefusedError
 from flb_dapp.storage.cid import cid_of_bytes
 from flb_dapp.storage.grpc_upload import (
+    ChainSnapshot,
+    ClientStatus,
+    SnapshotRefresher,
+    StreamLimits,
+    UploadLedger,
     UploadServer,
+    is_loopback,
     recover_uploader,
     sign_upload,
     tls_server_credentials,
+    tls_server_credentials_from_files,
     upload_adapter,
     upload_message,
     upload_pb2_grpc,
 )
 from flb_dapp.storage.grpc_upload import upload_pb2 as pb
+from flb_dapp.storage.grpc_upload.tls import target_host
 from flb_dapp.storage.local import LocalStore
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -31,7 +44,15 @@ OTHER_CONTRACT = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
 MAX_SIZE = 1_000_000
 ALICE: LocalAccount = Account.from_key(b"\x11" * 32)  # registered
 MALLORY: LocalAccount = Account.from_key(b"\x22" * 32)  # not registered
+BOB: LocalAccount = Account.from_key(b"\x33" * 32)  # registered
 CONTENT = bytes(range(256)) * 1200  # 307,200 bytes: two chunks
+OPEN_ROUND = 3
+
+
+def _snapshot() -> ChainSnapshot:
+    return ChainSnapshot(
+        OPEN_ROUND, {ALICE.address: ClientStatus.REGISTERED, BOB.address: ClientStatus.REGISTERED}
+    )
 
 
 @pytest.fixture
@@ -39,7 +60,7 @@ def uploads(tmp_path: Path) -> Iterator[tuple[UploadServer, LocalStore, Path]]:
     store = LocalStore(tmp_path / "store")
     spool = tmp_path / "spool"
     spool.mkdir()
-    server = UploadServer(store, lambda address: address == ALICE.address, CONTRACT, MAX_SIZE, tmp_dir=spool)
+    server = UploadServer(store, _snapshot(), CONTRACT, MAX_SIZE, tmp_dir=spool)
     with server:
         yield server, store, spool
 
@@ -118,7 +139,7 @@ def test_client_function_uploads_bytes_and_files(uploads, tmp_path: Path) -> Non
     assert upload_adapter(server.target, ALICE, CONTRACT, 3, CONTENT) == cid_of_bytes(CONTENT)
     path = tmp_path / "adapter.safetensors"
     path.write_bytes(b"another adapter")
-    assert upload_adapter(server.target, ALICE, CONTRACT, 3, path) == cid_of_bytes(b"another adapter")
+    assert upload_adapter(server.target, BOB, CONTRACT, 3, path) == cid_of_bytes(b"another adapter")
     assert sorted(store.cids()) == sorted([cid_of_bytes(CONTENT), cid_of_bytes(b"another adapter")])
 
 
@@ -291,3 +312,182 @@ def test_upload_over_tls(tmp_path: Path) -> None:
         with pytest.raises(StoreUnavailableError):
             upload_adapter(server.target, ALICE, CONTRACT, 3, b"plain", timeout=5)
     assert list(store.cids()) == [cid]
+
+
+def test_tls_credentials_from_files(tmp_path: Path) -> None:
+    cert, key = _self_signed()
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    (tmp_path / "junk.pem").write_bytes(b"not a certificate")
+    store = LocalStore(tmp_path / "store")
+    credentials = tls_server_credentials_from_files(tmp_path / "cert.pem", tmp_path / "key.pem")
+    with UploadServer(store, _snapshot(), CONTRACT, MAX_SIZE, credentials=credentials) as server:
+        cid = upload_adapter(server.target, ALICE, CONTRACT, 3, CONTENT, ca_file=tmp_path / "cert.pem")
+    assert store.get_bytes(cid) == CONTENT
+    with pytest.raises(ConfigError, match=r"^cannot read the TLS private key .*missing\.pem"):
+        tls_server_credentials_from_files(tmp_path / "cert.pem", tmp_path / "missing.pem")
+    with pytest.raises(ConfigError, match=r"^the TLS certificate .*junk\.pem is not a PEM file$"):
+        tls_server_credentials_from_files(tmp_path / "junk.pem", tmp_path / "key.pem")
+    with pytest.raises(ConfigError, match=r"^cannot read the upload service's CA certificate"):
+        upload_adapter("127.0.0.1:9", ALICE, CONTRACT, 3, CONTENT, ca_file=tmp_path / "missing.pem")
+
+
+# --- the chain view, the quota, the limits -----------------------------------------------------------------
+def test_an_unloaded_chain_view_is_unavailable(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    with UploadServer(store, ChainSnapshot(), CONTRACT, MAX_SIZE) as server:
+        error = _refused(server, _header())
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.details() == (
+        "cannot tell the open round: the oracle has not read the chain yet; retry in a few seconds"
+    )
+    assert list(store.cids()) == []
+
+
+def test_a_failing_chain_view_is_unavailable(tmp_path: Path) -> None:
+    class Broken:
+        def open_round(self) -> int:
+            return OPEN_ROUND
+
+        def client_status(self, address: str) -> ClientStatus:
+            raise RuntimeError("node down")
+
+    with UploadServer(LocalStore(tmp_path / "store"), Broken(), CONTRACT, MAX_SIZE) as server:
+        error = _refused(server, _header())
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.details() == f"cannot check {ALICE.address}'s registration: node down"
+
+
+def test_a_bare_callable_checks_registration_only(tmp_path: Path) -> None:
+    """The former interface (``is_registered``) still works: no round check, no bans."""
+    store = LocalStore(tmp_path / "store")
+    with UploadServer(store, lambda a: a == ALICE.address, CONTRACT, MAX_SIZE) as server:
+        assert _send(server, _header(round=17)).cid == cid_of_bytes(CONTENT)
+        assert _refused(server, _header(MALLORY)).code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_snapshot_updates_and_replaces() -> None:
+    snapshot = ChainSnapshot()
+    snapshot.update(4, {ALICE.address.lower(): ClientStatus.REGISTERED}, block=10)
+    assert (snapshot.open_round(), snapshot.block) == (4, 10)
+    assert snapshot.client_status(ALICE.address) is ClientStatus.REGISTERED
+    snapshot.set_client(ALICE.address, ClientStatus.BANNED)
+    assert snapshot.client_status(ALICE.address.lower()) is ClientStatus.BANNED
+    snapshot.update(5, {BOB.address: ClientStatus.REGISTERED}, replace=True)
+    assert snapshot.client_status(ALICE.address) is ClientStatus.UNREGISTERED
+    assert snapshot.client_status(BOB.address) is ClientStatus.REGISTERED
+
+
+def test_the_refresher_survives_failures_and_stops() -> None:
+    calls: list[float] = []
+
+    def refresh() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RuntimeError("node down")
+
+    refresher = SnapshotRefresher(refresh, 0.05).start()  # returns after the first (failed) attempt
+    assert (refresher.failures, refresher.last_error) == (1, "RuntimeError: node down")
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    refresher.stop()
+    assert len(calls) >= 3 and refresher.failures == 0
+    done = len(calls)
+    time.sleep(0.15)
+    assert len(calls) == done
+    with pytest.raises(ValueError, match="positive"):
+        SnapshotRefresher(refresh, 0)
+
+
+def test_the_ledger_keeps_one_upload_per_signer_and_round() -> None:
+    ledger = UploadLedger()
+    has = {"cid-a"}.__contains__
+    assert ledger.reserve(3, ALICE.address, "cid-a", 10, has) is None
+    with pytest.raises(Exception, match=f"another upload by {ALICE.address} for round 3 is in progress"):
+        ledger.reserve(3, ALICE.address, "cid-a", 10, has)
+    assert ledger.reserve(3, BOB.address, "cid-b", 10, has) is None  # another signer: its own slot
+    ledger.release(3, BOB.address)  # failed: the slot is free again
+    assert ledger.reserve(3, BOB.address, "cid-b", 10, has) is None
+    ledger.accept(3, ALICE.address, "cid-a", 10)
+    assert ledger.accepted(3, ALICE.address) == "cid-a"
+    assert ledger.reserve(3, ALICE.address, "cid-a", 10, has) == "cid-a"  # the same: idempotent
+    with pytest.raises(Exception, match=f"{ALICE.address} already uploaded cid-a for round 3"):
+        ledger.reserve(3, ALICE.address, "cid-c", 12, has)
+    assert ledger.reserve(4, ALICE.address, "cid-c", 12, has) is None  # a new round: a new slot
+    assert ledger.accepted(3, ALICE.address) is None  # and older rounds are forgotten
+
+
+def test_the_same_cid_lost_by_the_store_may_be_sent_again() -> None:
+    ledger = UploadLedger()
+    assert ledger.reserve(3, ALICE.address, "cid-a", 10, lambda cid: False) is None
+    ledger.accept(3, ALICE.address, "cid-a", 10)
+    assert ledger.reserve(3, ALICE.address, "cid-a", 10, lambda cid: False) is None
+
+
+def test_stream_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="invalid stream limits"):
+        StreamLimits(deadline_s=0)
+    with pytest.raises(ValueError, match="invalid stream limits"):
+        StreamLimits(max_streams=0)
+
+
+def test_a_client_cancelling_mid_stream_frees_the_slot(uploads) -> None:
+    server, store, spool = uploads
+    release = threading.Event()
+
+    def half() -> Iterator[pb.UploadChunk]:
+        yield pb.UploadChunk(header=_header())
+        yield pb.UploadChunk(data=CONTENT[:1000])
+        release.wait(5)
+
+    with grpc.insecure_channel(server.target) as channel:
+        call = upload_pb2_grpc.AdapterUploadStub(channel).Upload.future(half(), timeout=30)
+        time.sleep(0.3)
+        call.cancel()
+    release.set()
+    _assert_nothing_stored(store, spool) if _wait_for_empty(spool) else pytest.fail("spool not cleaned")
+    assert _send(server, _header()).cid == cid_of_bytes(CONTENT)  # the slot was released
+
+
+def _wait_for_empty(folder: Path, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(folder.iterdir()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("", False),
+        ("10.0.0.5", False),
+        ("oracle.example.org", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("target", "host"),
+    [
+        ("127.0.0.1:50051", "127.0.0.1"),
+        ("[::1]:50051", "::1"),
+        ("dns:///oracle.example.org:443", "oracle.example.org"),
+        ("ipv4:10.0.0.5:50051", "10.0.0.5"),
+        ("unix:/run/flb.sock", "localhost"),
+        ("oracle.example.org", "oracle.example.org"),
+    ],
+)
+def test_target_hosts(target: str, host: str) -> None:
+    assert target_host(target) == host

@@ -18,12 +18,16 @@ from flb_dapp.exceptions import (
 from flb_dapp.storage.cid import CHUNK_SIZE, cid_of_bytes, cid_of_file, read_chunks
 from flb_dapp.storage.grpc_upload import upload_pb2, upload_pb2_grpc
 from flb_dapp.storage.grpc_upload.signing import sign_upload
+from flb_dapp.storage.grpc_upload.tls import read_pem, refuse_plaintext_send
 
 _REFUSALS = {
     grpc.StatusCode.UNAUTHENTICATED,
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.ALREADY_EXISTS,
 }
+_BUSY = "Concurrent RPC limit exceeded"  # gRPC's own text when the server's stream limit is reached
 
 
 def _pieces(content: bytes | Path) -> Iterator[bytes]:
@@ -44,15 +48,26 @@ def upload_adapter(
     content: bytes | str | os.PathLike[str],
     *,
     root_certificates: bytes | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
     tls: bool | None = None,
     timeout: float = 300.0,
 ) -> str:
     """Upload ``content`` (bytes or a file path) for ``round``; returns the CID the server stored.
 
-    ``target`` is ``host:port``. TLS is used when ``root_certificates`` (PEM) are given or
-    ``tls=True`` (system roots). Refusals raise UploadRefusedError (the gRPC status name leads the
-    message), ContentTooLargeError for size refusals, StoreUnavailableError when unreachable.
+    ``target`` is ``host:port``. TLS is used when ``root_certificates`` (PEM bytes) or ``ca_file``
+    (a PEM file) name the CA to trust, or with ``tls=True`` (the system's roots); the server's
+    certificate is then verified against them and the target's name. Plaintext is refused (a
+    ConfigError, before anything is sent) unless the target is a loopback address. Refusals raise
+    UploadRefusedError (the gRPC status name leads the message), ContentTooLargeError for size
+    refusals, StoreUnavailableError when unreachable, busy, or too slow for the server's deadline.
     """
+    if ca_file is not None:
+        if root_certificates is not None:
+            raise ValueError("give root_certificates or ca_file, not both")
+        root_certificates = read_pem(ca_file, "the upload service's CA certificate")
+    use_tls = tls if tls is not None else root_certificates is not None
+    if not use_tls:
+        refuse_plaintext_send(target)
     data = content if isinstance(content, bytes) else Path(content)
     if isinstance(data, bytes):
         cid, size = cid_of_bytes(data), len(data)
@@ -72,7 +87,6 @@ def upload_adapter(
         for piece in _pieces(data):
             yield upload_pb2.UploadChunk(data=piece)
 
-    use_tls = tls if tls is not None else root_certificates is not None
     channel = (
         grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=root_certificates))
         if use_tls
@@ -82,6 +96,10 @@ def upload_adapter(
         receipt = upload_pb2_grpc.AdapterUploadStub(channel).Upload(messages(), timeout=timeout)
     except grpc.RpcError as exc:
         code, details = exc.code(), exc.details()  # type: ignore[attr-defined]
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _BUSY in (details or ""):
+            raise StoreUnavailableError(
+                f"upload service at {target} is busy ({code.name}): {details}"
+            ) from None
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
             raise ContentTooLargeError(f"upload refused ({code.name}): {details}") from None
         if code in _REFUSALS:

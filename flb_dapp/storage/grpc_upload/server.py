@@ -1,10 +1,17 @@
 """The gRPC upload service: accepts signed adapter uploads from registered clients into a store.
 
 Checks run in the order that costs the least: the header (well-formed, this contract, a CIDv1),
-the signature and registration, the declared size, all before a byte of content is read; then
-the stream, counted against the size limit as it arrives and hashed on the way into a temp file.
-Only content whose CID equals the signed one reaches the store, so a refused upload never leaves
-anything behind.
+the signature, the round (the open one), the signer's standing (registered, not banned), the
+declared size, the quota (one upload per signer and round), all before a byte of content is read;
+then the stream, counted against the size limit as it arrives and hashed on the way into a temp
+file. Only content whose CID equals the signed one reaches the store, so a refused upload never
+leaves anything behind.
+
+Hostile clients: the chain is read from a :class:`~flb_dapp.storage.grpc_upload.policy.ChainView`
+that answers from memory (never waiting for a node or the oracle's round lock); every stream has a
+total deadline and a minimum average rate (a client trickling bytes is aborted with
+DEADLINE_EXCEEDED and its worker freed); the number of concurrent streams is bounded (more are
+refused with RESOURCE_EXHAUSTED at once, never queued); and plaintext is served on loopback only.
 """
 
 from __future__ import annotations
@@ -12,9 +19,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 
 import grpc
@@ -24,11 +35,43 @@ from flb_dapp.exceptions import InvalidCidError
 from flb_dapp.storage.base import ContentStore
 from flb_dapp.storage.cid import UnixFSHasher, parse_cid
 from flb_dapp.storage.grpc_upload import upload_pb2, upload_pb2_grpc
+from flb_dapp.storage.grpc_upload.policy import ChainView, ClientStatus, as_chain_view
 from flb_dapp.storage.grpc_upload.signing import recover_uploader
+from flb_dapp.storage.grpc_upload.tls import refuse_plaintext_listen, tls_server_credentials
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 << 20  # one streamed piece; clients send 256 KiB
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "AdapterUploadServicer",
+    "StreamLimits",
+    "UploadLedger",
+    "UploadServer",
+    "tls_server_credentials",
+]
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """How long and how slowly one upload may take, and how many may run at once.
+
+    An upload must be complete ``deadline_s`` after it began; and, after the first ``grace_s``
+    (which also bounds the wait for the header), it must keep an average of ``min_rate`` bytes per
+    second: ``n`` bytes received buy ``grace_s + n / min_rate`` seconds since the start.
+    ``min_rate = 0`` checks the total deadline only. ``max_streams`` uploads run at once (one worker
+    thread each); more are refused with RESOURCE_EXHAUSTED.
+    """
+
+    deadline_s: float = 60.0
+    min_rate: int = 16 << 10
+    grace_s: float = 5.0
+    max_streams: int = 16
+
+    def __post_init__(self) -> None:
+        if self.deadline_s <= 0 or self.grace_s < 0 or self.min_rate < 0 or self.max_streams < 1:
+            raise ValueError(f"invalid stream limits: {self}")
 
 
 class _Refusal(Exception):
@@ -39,58 +82,227 @@ class _Refusal(Exception):
         self.code = code
 
 
+@dataclass(frozen=True)
+class _Accepted:
+    cid: str
+    size: int
+
+
+class UploadLedger:
+    """One upload per signer and round: the accepted CID of each, and the uploads in progress.
+
+    ``reserve`` is atomic, so two concurrent streams of one signer cannot both pass. Rounds older
+    than the newest one seen are forgotten (their uploads are refused by the round check anyway).
+    In memory: a restarted oracle accepts one more upload per signer for the open round.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accepted: dict[tuple[int, str], _Accepted] = {}
+        self._pending: set[tuple[int, str]] = set()
+        self._newest = 0
+
+    def reserve(self, round: int, signer: str, cid: str, size: int, has: Callable[[str], bool]) -> str | None:
+        """Reserve the slot for a new upload (returns None), or the accepted CID when this exact
+        upload was already stored (``has(cid)`` still true); raises _Refusal otherwise."""
+        key = (round, signer)
+        with self._lock:
+            self._forget_before(round)
+            accepted = self._accepted.get(key)
+            if accepted is not None:
+                if accepted.cid == cid and accepted.size == size and has(cid):
+                    return cid
+                if accepted.cid != cid or accepted.size != size:
+                    raise _Refusal(
+                        grpc.StatusCode.ALREADY_EXISTS,
+                        f"{signer} already uploaded {accepted.cid} for round {round}; "
+                        "one upload per client and round",
+                    )
+                del self._accepted[key]  # the same CID, lost by the store since: take it again
+            if key in self._pending:
+                raise _Refusal(
+                    grpc.StatusCode.ABORTED,
+                    f"another upload by {signer} for round {round} is in progress",
+                )
+            self._pending.add(key)
+            return None
+
+    def accept(self, round: int, signer: str, cid: str, size: int) -> None:
+        with self._lock:
+            self._pending.discard((round, signer))
+            self._accepted[(round, signer)] = _Accepted(cid, size)
+
+    def release(self, round: int, signer: str) -> None:
+        with self._lock:
+            self._pending.discard((round, signer))
+
+    def accepted(self, round: int, signer: str) -> str | None:
+        with self._lock:
+            entry = self._accepted.get((round, to_checksum_address(signer)))
+            return entry.cid if entry else None
+
+    def _forget_before(self, round: int) -> None:
+        if round <= self._newest:
+            return
+        self._newest = round
+        for key in [k for k in self._accepted if k[0] < round]:
+            del self._accepted[key]
+
+
+_END = object()
+
+
+class _TimedStream:
+    """The request stream, read in a helper thread so the worker can give up on a slow client.
+
+    The worker waits for each message at most until the upload's deadline (the sooner of the total
+    deadline and the rate allowance); past it, it raises DEADLINE_EXCEEDED, the RPC ends, gRPC ends
+    the helper's blocked read, and both threads are free. The hand-over queue holds two messages,
+    so a fast client cannot make the server buffer more than that.
+    """
+
+    def __init__(self, requests: Iterator[upload_pb2.UploadChunk], limits: StreamLimits) -> None:
+        self.limits = limits
+        self.started = time.monotonic()
+        self._requests = requests
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="flb-upload-reader", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        item: object = _END
+        try:
+            for message in self._requests:
+                if not self._put(message):
+                    return
+        except Exception as exc:  # the client cancelled, or the RPC ended under us
+            item = exc
+        self._put(item)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self, received: int | None, declared: int | None = None) -> upload_pb2.UploadChunk | None:
+        """The next message, or None at the end of the stream. ``received`` is None before the header."""
+        limits = self.limits
+        total_at = self.started + limits.deadline_s
+        if received is None:
+            allowed = min(limits.grace_s, limits.deadline_s) if limits.grace_s > 0 else limits.deadline_s
+            wait_until, reason = self.started + allowed, f"no upload header within {allowed:g} s; aborted"
+        else:
+            wait_until = total_at
+            reason = (
+                f"upload not finished within {limits.deadline_s:g} s "
+                f"({received} of {declared} bytes received); aborted"
+            )
+            if limits.min_rate > 0:
+                allowance = limits.grace_s + received / limits.min_rate
+                if self.started + allowance < wait_until:
+                    wait_until = self.started + allowance
+                    reason = (
+                        f"upload slower than {limits.min_rate} bytes/s: {received} of {declared} bytes "
+                        f"received in {allowance:g} s; aborted"
+                    )
+        try:
+            item = self._queue.get(timeout=max(0.0, wait_until - time.monotonic()))
+        except queue.Empty:
+            raise _Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, reason) from None
+        if item is _END:
+            return None
+        if isinstance(item, Exception):
+            raise _Refusal(grpc.StatusCode.CANCELLED, f"the client ended the stream: {item!r}") from item
+        assert isinstance(item, upload_pb2.UploadChunk)
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+
+
 class AdapterUploadServicer(upload_pb2_grpc.AdapterUploadServicer):
-    """The ``AdapterUpload`` service over one store, for one contract."""
+    """The ``AdapterUpload`` service over one store, for one contract.
+
+    ``chain`` is a :class:`ChainView` (the oracle passes a refreshed snapshot), or a bare
+    ``is_registered(address)`` callable, which checks registration only (no round, no bans).
+    """
 
     def __init__(
         self,
         store: ContentStore,
-        is_registered: Callable[[str], bool],
+        chain: ChainView | Callable[[str], bool],
         contract_address: str,
         max_size: int,
         tmp_dir: str | os.PathLike[str] | None = None,
+        *,
+        limits: StreamLimits | None = None,
+        ledger: UploadLedger | None = None,
     ) -> None:
         if not is_address(contract_address):
             raise ValueError(f"{contract_address!r} is not an Ethereum address")
         self.store = store
-        self.is_registered = is_registered
+        self.chain = as_chain_view(chain)
         self.contract_address = to_checksum_address(contract_address)
         self.max_size = max_size
         self.tmp_dir = tmp_dir
+        self.limits = limits or StreamLimits()
+        self.ledger = ledger or UploadLedger()
 
     def Upload(  # the RPC's name, as the generated base class spells it
         self, request_iterator: Iterator[upload_pb2.UploadChunk], context: grpc.ServicerContext
     ) -> upload_pb2.UploadReceipt:
+        stream = _TimedStream(request_iterator, self.limits)
         try:
-            return self._upload(request_iterator)
+            return self._upload(stream)
         except _Refusal as refusal:
-            log.info("upload refused (%s): %s", refusal.code.name, refusal)
+            log.info("upload from %s refused (%s): %s", context.peer(), refusal.code.name, refusal)
             _abort(context, refusal.code, str(refusal))
+        finally:
+            stream.close()
 
-    def _upload(self, requests: Iterator[upload_pb2.UploadChunk]) -> upload_pb2.UploadReceipt:
-        first = next(requests, None)
+    def _upload(self, stream: _TimedStream) -> upload_pb2.UploadReceipt:
+        first = stream.next(None)
         if first is None or first.WhichOneof("payload") != "header":
             raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the upload header")
         header = first.header
         cid = self._check_header(header)
         signer = self._check_signer(header, cid)
+        self._check_round(header.round)
+        self._check_standing(signer)
         if header.size > self.max_size:
             raise _Refusal(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"declared size {header.size} bytes exceeds this server's limit of {self.max_size}",
             )
+        if self.ledger.reserve(header.round, signer, cid, header.size, self.store.has) is not None:
+            log.info("upload of %s by %s for round %d: already stored", cid, signer, header.round)
+            return upload_pb2.UploadReceipt(cid=cid, size=header.size, signer=signer)
+        try:
+            received = self._store(stream, header.size, cid)
+        except BaseException:
+            self.ledger.release(header.round, signer)
+            raise
+        self.ledger.accept(header.round, signer, cid, received)
+        log.info("stored %s (%d bytes) from %s for round %d", cid, received, signer, header.round)
+        return upload_pb2.UploadReceipt(cid=cid, size=received, signer=signer)
+
+    def _store(self, stream: _TimedStream, declared: int, cid: str) -> int:
         fd, tmp_name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self.tmp_dir)
         try:
             with os.fdopen(fd, "wb") as out:
-                received = self._receive(requests, header.size, cid, out)
+                received = self._receive(stream, declared, cid, out)
             stored = self.store.put_file(tmp_name)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
         if stored != cid:  # pragma: no cover - the store computes the same CID as _receive did
             raise _Refusal(grpc.StatusCode.INTERNAL, f"store keyed the upload as {stored}, expected {cid}")
-        log.info("stored %s (%d bytes) from %s", cid, received, signer)
-        return upload_pb2.UploadReceipt(cid=cid, size=received, signer=signer)
+        return received
 
     def _check_header(self, header: upload_pb2.UploadHeader) -> str:
         if not is_address(header.contract_address):
@@ -129,26 +341,41 @@ class AdapterUploadServicer(upload_pb2_grpc.AdapterUploadServicer):
                 f"the signature is not {claimed}'s over this header (it recovers to {signer}): "
                 "wrong key, or the contract, round, CID or size differ from what was signed",
             )
+        return signer
+
+    def _check_round(self, round: int) -> None:
         try:
-            registered = self.is_registered(signer)
+            open_round = self.chain.open_round()
+        except Exception as exc:
+            raise _Refusal(grpc.StatusCode.UNAVAILABLE, f"cannot tell the open round: {exc}") from exc
+        if open_round is not None and round != open_round:
+            raise _Refusal(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"upload is signed for round {round}, but the open round is {open_round}",
+            )
+
+    def _check_standing(self, signer: str) -> None:
+        try:
+            status = self.chain.client_status(signer)
         except Exception as exc:
             raise _Refusal(
                 grpc.StatusCode.UNAVAILABLE, f"cannot check {signer}'s registration: {exc}"
             ) from exc
-        if not registered:
+        if status is ClientStatus.BANNED:
+            raise _Refusal(
+                grpc.StatusCode.PERMISSION_DENIED, f"{signer} is banned by contract {self.contract_address}"
+            )
+        if status is not ClientStatus.REGISTERED:
             raise _Refusal(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"{signer} is not a registered client of contract {self.contract_address}",
             )
-        return signer
 
-    def _receive(
-        self, requests: Iterator[upload_pb2.UploadChunk], declared: int, cid: str, out: BinaryIO
-    ) -> int:
+    def _receive(self, stream: _TimedStream, declared: int, cid: str, out: BinaryIO) -> int:
         """Stream the content to ``out``, enforcing the limits; returns the byte count."""
         hasher = UnixFSHasher(1)
         received = 0
-        for message in requests:
+        while (message := stream.next(received, declared)) is not None:
             if message.WhichOneof("payload") != "data":
                 raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "only data may follow the header")
             received += len(message.data)
@@ -183,18 +410,18 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -
     raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
 
 
-def tls_server_credentials(certificate_chain: bytes, private_key: bytes) -> grpc.ServerCredentials:
-    """Server TLS credentials from PEM bytes (no client certificates asked)."""
-    return grpc.ssl_server_credentials([(private_key, certificate_chain)])
-
-
 class UploadServer:
-    """A running gRPC server with the upload service; ``with UploadServer(...) as server:``."""
+    """A running gRPC server with the upload service; ``with UploadServer(...) as server:``.
+
+    Without ``credentials`` it listens on loopback only (a ConfigError for any other ``host``,
+    ``0.0.0.0`` included). ``limits.max_streams`` bounds the concurrent uploads: the pool has that
+    many workers and gRPC refuses further calls with RESOURCE_EXHAUSTED instead of queueing them.
+    """
 
     def __init__(
         self,
         store: ContentStore,
-        is_registered: Callable[[str], bool],
+        chain: ChainView | Callable[[str], bool],
         contract_address: str,
         max_size: int,
         *,
@@ -202,15 +429,22 @@ class UploadServer:
         port: int = 0,
         credentials: grpc.ServerCredentials | None = None,
         tmp_dir: str | os.PathLike[str] | None = None,
-        max_workers: int = 8,
+        limits: StreamLimits | None = None,
+        ledger: UploadLedger | None = None,
     ) -> None:
-        self.servicer = AdapterUploadServicer(store, is_registered, contract_address, max_size, tmp_dir)
+        if credentials is None:
+            refuse_plaintext_listen(host)
+        self.limits = limits or StreamLimits()
+        self.servicer = AdapterUploadServicer(
+            store, chain, contract_address, max_size, tmp_dir, limits=self.limits, ledger=ledger
+        )
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="flb-upload"),
+            futures.ThreadPoolExecutor(max_workers=self.limits.max_streams, thread_name_prefix="flb-upload"),
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+            maximum_concurrent_rpcs=self.limits.max_streams,
         )
         upload_pb2_grpc.add_AdapterUploadServicer_to_server(self.servicer, self._server)
-        address = f"{host}:{port}"
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         bound = (
             self._server.add_secure_port(address, credentials)
             if credentials is not None
@@ -225,7 +459,7 @@ class UploadServer:
     @property
     def target(self) -> str:
         """``host:port`` for clients."""
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def start(self) -> UploadServer:
         self._server.start()

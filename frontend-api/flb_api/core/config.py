@@ -48,6 +48,7 @@ class ApiSettings:
     cors_origins: tuple[str, ...] = ()
     max_page_size: int = 100
     max_download_bytes: int = 512 << 20
+    max_concurrent_downloads: int = 4  # downloads verified and sent at once; more get 503
     poll_interval_s: float = 2.0
     response_cache_entries: int = 1024  # cached read answers (0: no cache); see core/cache.py
     oracle_control_url: str | None = None
@@ -59,6 +60,10 @@ class ApiSettings:
             raise ConfigError(f"api.max_page_size must be 1 .. 100000, got {self.max_page_size}")
         if self.max_download_bytes < 1:
             raise ConfigError(f"api.max_download_bytes must be positive, got {self.max_download_bytes}")
+        if self.max_concurrent_downloads < 1:
+            raise ConfigError(
+                f"api.max_concurrent_downloads must be positive, got {self.max_concurrent_downloads}"
+            )
         if not self.poll_interval_s > 0:
             raise ConfigError(f"api.poll_interval_s must be positive, got {self.poll_interval_s}")
 
@@ -76,6 +81,7 @@ class ApiSettings:
             cors_origins=tuple(api.cors_origins),
             max_page_size=api.max_page_size,
             max_download_bytes=api.max_download_bytes,
+            max_concurrent_downloads=api.max_concurrent_downloads,
             poll_interval_s=api.poll_interval_s,
             response_cache_entries=api.response_cache_entries,
             oracle_control_url=api.oracle_control_url.rstrip("/") if api.oracle_control_url else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from starlette.background import BackgroundTask
 from flb_api import crud
 from flb_api.core.config import ApiSettings
 from flb_api.core.db import Database
-from flb_api.deps import ConnDep, DatabaseDep, PageDep, SettingsDep, StoreDep
+from flb_api.deps import ConnDep, DatabaseDep, DownloadSlotsDep, PageDep, SettingsDep, StoreDep
 from flb_api.models import ModelsPublic
 from flb_dapp.exceptions import CidMismatchError, ContentNotFoundError, ContentTooLargeError, StorageError
 from flb_dapp.storage.base import ContentStore
@@ -27,7 +28,10 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "No model or update with this CID is indexed, or the store lost it"},
     413: {"description": "Larger than api.max_download_bytes"},
     502: {"description": "The store returned bytes that do not match the CID"},
-    503: {"description": "The store cannot be reached, or the index has not synced yet"},
+    503: {
+        "description": "The store cannot be reached, the index has not synced yet, or "
+        "api.max_concurrent_downloads downloads are already running (Retry-After says when to retry)"
+    },
 }
 
 
@@ -37,7 +41,12 @@ def _matches(if_none_match: str, cid: str) -> bool:
 
 
 def _send(
-    db: Database, store: ContentStore, settings: ApiSettings, cid: str, if_none_match: str | None
+    db: Database,
+    store: ContentStore,
+    settings: ApiSettings,
+    slots: threading.BoundedSemaphore,
+    cid: str,
+    if_none_match: str | None,
 ) -> Response:
     """Runs in the thread pool (hashing a model takes a while), on that thread's connection."""
     found = crud.find_content(db.reader(), cid)
@@ -51,13 +60,24 @@ def _send(
     }
     if if_none_match and _matches(if_none_match, cid):
         return Response(status_code=304, headers=headers)
+    if not slots.acquire(blocking=False):
+        raise HTTPException(
+            503,
+            f"{settings.max_concurrent_downloads} downloads are already running; retry shortly",
+            headers={"Retry-After": "1"},
+        )
     folder = tempfile.mkdtemp(prefix="flb-api-download-")
+
+    def finish() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        slots.release()
+
     try:
         # NOTE: the store verifies every byte against the CID before the file appears; nothing
         # unverified is ever sent, at the price of one local copy per download.
         path = store.get_file(cid, FsPath(folder) / "content", max_size=settings.max_download_bytes)
     except BaseException as exc:
-        shutil.rmtree(folder, ignore_errors=True)
+        finish()
         if isinstance(exc, ContentTooLargeError):
             raise HTTPException(
                 413, f"Model {cid} is larger than the download limit of {settings.max_download_bytes} bytes"
@@ -74,7 +94,7 @@ def _send(
         media_type="application/octet-stream",
         filename=found["filename"],
         headers=headers,
-        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        background=BackgroundTask(finish),
     )
 
 
@@ -90,13 +110,14 @@ def download_latest_model(
     db: DatabaseDep,
     store: StoreDep,
     settings: SettingsDep,
+    slots: DownloadSlotsDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Download the latest global model, verified against its CID."""
     state = crud.contract(db.reader())
     if state is None:
         raise HTTPException(503, "The index has not synced with the chain yet; retry in a few seconds")
-    return _send(db, store, settings, state["latest_global_model_cid"], if_none_match)
+    return _send(db, store, settings, slots, state["latest_global_model_cid"], if_none_match)
 
 
 @router.get("/{cid}", response_class=Response, responses=DOWNLOAD_RESPONSES)
@@ -104,8 +125,9 @@ def download_model(
     db: DatabaseDep,
     store: StoreDep,
     settings: SettingsDep,
+    slots: DownloadSlotsDep,
     cid: Annotated[str, Path(max_length=200, description="CIDv1 of a global model or a client update")],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Download a global model or a client update by CID, verified against it."""
-    return _send(db, store, settings, cid, if_none_match)
+    return _send(db, store, settings, slots, cid, if_none_match)

@@ -26,8 +26,8 @@ router = APIRouter(
 FORWARD_TIMEOUT_S = 30.0
 
 
-async def forward(settings: SettingsDep, action: str) -> dict[str, Any]:
-    """POST ``/{action}`` to the oracle control server with the oracle's token."""
+async def forward(settings: SettingsDep, action: str, method: str = "POST") -> dict[str, Any]:
+    """``method /{action}`` on the oracle control server with the oracle's token."""
     if not settings.oracle_control_url:
         raise HTTPException(503, "No oracle control URL is configured (api.oracle_control_url)")
     if settings.oracle_token.value is None:
@@ -38,7 +38,7 @@ async def forward(settings: SettingsDep, action: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {settings.oracle_token.value}"}
     try:
         async with httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S) as client:
-            reply = await client.post(url, headers=headers)
+            reply = await client.request(method, url, headers=headers)
     except httpx.HTTPError as exc:
         raise HTTPException(
             502,
@@ -58,6 +58,13 @@ async def forward(settings: SettingsDep, action: str) -> dict[str, Any]:
         detail = body.get("detail", body) if isinstance(body, dict) else body
         raise HTTPException(502, f"The oracle answered {reply.status_code}: {detail}")
     return {"action": action, "oracle": body if isinstance(body, dict) else {"result": body}}
+
+
+@router.get("/status", response_model=OracleActionPublic)
+async def oracle_status(settings: SettingsDep) -> dict[str, Any]:
+    """The oracle's state: running or paused, and why it paused (a privacy budget, a step that
+    failed the same way twice, an operator), its last error and the last round it processed."""
+    return await forward(settings, "health", method="GET")
 
 
 @router.post("/trigger", response_model=OracleActionPublic)

@@ -1,0 +1,40 @@
+"""``flb reveal``: reveal the update you committed to in the open round, once its commit phase closed."""
+
+from __future__ import annotations
+
+import click
+
+from flb_dapp.cli.context import CLIContext, json_option, pass_cli, signer_options
+
+
+@click.command("reveal")
+@signer_options
+@json_option
+@pass_cli
+def reveal(cli: CLIContext) -> None:
+    """Reveal the commitment `flb submit` saved for the open round.
+
+    Reveals open when the commit phase closes (its deadline, or earlier once every active client
+    committed) and close `reveal_duration` seconds later; an update never revealed earns nothing.
+    """
+    from flb_dapp.cli.session import chain_session, check_gas_funds
+    from flb_dapp.cli.submission import load_pending_reveal, reveal_pending
+    from flb_dapp.wallet import account_address, unlock_account
+
+    out, settings = cli.output, cli.settings
+    name = cli.account_name()
+    address = account_address(name)
+    with chain_session(settings, cli.verbose) as session:
+        sdk = session.coordinator
+        pending = load_pending_reveal(settings, sdk.current_round, address)
+        sdk.check_can_reveal(address, pending)
+        check_gas_funds(session, address)
+        account = unlock_account(name, cli.password(name))
+        transaction = reveal_pending(out, session, account, pending)
+    data = {
+        "round": pending.round,
+        "cid": pending.cid,
+        "num_samples": pending.num_samples,
+        "transaction": transaction,
+    }
+    out.result(data, lambda: out.line(f"revealed {pending.cid} for round {pending.round}"))
