@@ -94,7 +94,9 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     uint256 private _totalFunded;
     mapping(uint256 round => RoundRecord) private _rounds;
     mapping(address client => ClientSlot) private _clients;
-    mapping(address client => uint256) private _claimed;
+    // Claimed amount plus one, set to 1 at registration: the first claim then rewrites a non-zero
+    // slot (5,000 gas) instead of filling an empty one (20,000); 0 means "never registered".
+    mapping(address client => uint256) private _claimedPlusOne;
     mapping(address client => bytes32) private _commitmentOf;
     mapping(bytes32 commitment => address) private _ownerOf;
 
@@ -144,6 +146,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         if (owner != address(0)) revert CoordinatorCommitmentTaken(bound, owner);
         client.status = ClientStatus.Active;
         _commitmentOf[msg.sender] = bound;
+        _claimedPlusOne[msg.sender] = 1;
         _ownerOf[bound] = msg.sender;
         _config.activeClients += 1;
         emit ClientRegistered(msg.sender, bound, _config.currentRound);
@@ -214,13 +217,13 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) {
             revert CoordinatorInvalidProof(msg.sender, cumulativeAmount);
         }
-        uint256 already = _claimed[msg.sender];
+        uint256 already = _claimedOf(msg.sender);
         if (cumulativeAmount <= already) revert CoordinatorNothingToClaim(msg.sender, cumulativeAmount, already);
         uint256 amount = cumulativeAmount - already;
         uint128 owed = _pool.owed;
         // A tree that allocates more than the oracle declared can never pay out unallocated funds.
         if (amount > owed) revert CoordinatorClaimExceedsAllocation(amount, owed);
-        _claimed[msg.sender] = SafeCast.toUint128(cumulativeAmount);
+        _claimedPlusOne[msg.sender] = uint256(SafeCast.toUint128(cumulativeAmount)) + 1;
         _pool.owed = owed - uint128(amount);
         emit RewardClaimed(msg.sender, amount, cumulativeAmount);
         rewardToken.safeTransfer(msg.sender, amount);
@@ -488,7 +491,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
             banned: slot.status == ClientStatus.Banned,
             lastSubmittedRound: slot.lastSubmittedRound,
             submissions: slot.submissions,
-            claimed: uint128(_claimed[client]),
+            claimed: uint128(_claimedOf(client)),
             datasetCommitment: _commitmentOf[client],
             committedRound: slot.committedRound,
             commitment: slot.commitment
@@ -502,7 +505,12 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
 
     /// @inheritdoc IFLBCoordinator
     function scoreOf(address client) external view returns (uint256) {
-        return _claimed[client];
+        return _claimedOf(client);
+    }
+
+    function _claimedOf(address client) private view returns (uint256) {
+        uint256 stored = _claimedPlusOne[client];
+        return stored == 0 ? 0 : stored - 1;
     }
 
     // --- CIDs ---------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ class KuboStore(ContentStore):
             # for 256 KiB before yielding).
             for piece in response.iter_bytes():
                 if deadline is not None and time.monotonic() > deadline:
-                    raise ContentTimeoutError(f"{cid} did not arrive in full within {deadline_s:g} s")
+                    raise ContentTimeoutError(f"{cid} did not arrive in full within {deadline_s:.3g} s")
                 yield piece
 
     def get_bytes(self, cid: str, max_size: int | None = None, deadline_s: float | None = None) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +19,9 @@ from flb_dapp.exceptions import StoreUnavailableError
 from flb_dapp.lora.adapter import Adapter
 from flb_dapp.lora.codec import encode_adapter
 from flb_dapp.rounds import MemoryJournal, RoundComputation, RoundSettings, UpdateRef
+from flb_dapp.storage.cid import cid_of_bytes
 from flb_dapp.storage.kubo import KuboStore
+from flb_dapp.storage.local import LocalStore
 from flb_dapp.training.local_dp import LocalDPConfig, privatize_update
 from tests.adversarial.lab import ATTACKERS, HONEST, RoundLab, decisions
 
@@ -199,3 +202,49 @@ def test_local_dp_declared_by_clients_is_accounted(lab: RoundLab) -> None:
     local = outcome.report["privacy"]["local_dp"]
     assert local["epsilon"] == 2.0 and local["delta"] == 1e-5 and local["clients_without"] == []
     assert outcome.epsilon >= 2.0 and outcome.report["privacy"]["epsilon"] == outcome.epsilon
+
+
+class _DripperRoutedStore(LocalStore):
+    """The lab's store, except that one CID is served by a peer that drips a byte every 50 ms
+    (a real HTTP server on loopback speaking the Kubo RPC), as an IPFS node fetching it would."""
+
+    def __init__(self, inner: LocalStore, dripped: str, node_url: str) -> None:
+        super().__init__(inner.root)
+        self.dripped = dripped
+        self.node = KuboStore(node_url, timeout=30.0)
+
+    def get_bytes(self, cid: str, max_size: int | None = None, deadline_s: float | None = None) -> bytes:
+        if cid == self.dripped:
+            return self.node.get_bytes(cid, max_size, deadline_s)
+        return super().get_bytes(cid, max_size, deadline_s)
+
+
+def test_a_dripping_peer_costs_one_fetch_deadline_and_only_its_update(lab: RoundLab) -> None:
+    # The first build bounded each read, not the fetch: one byte every ~2 minutes held the
+    # oracle's lock for a day. Now the fetch of that update ends at its deadline, as its rejection.
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.storage.test_kubo_stalls import _StallingNode
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Dripper", (_StallingNode,), {"mode": "drip"}))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dripped = cid_of_bytes(b"an adapter that never arrives")
+        dripper = "0x00000000000000000000000000000000000000D1"
+        refs = [*honest_refs(lab), UpdateRef(dripper, dripped, 50)]
+        store = _DripperRoutedStore(lab.store, dripped, f"http://127.0.0.1:{server.server_address[1]}")
+        started = time.monotonic()
+        outcome = lab.run(refs, RoundSettings(fetch_timeout_s=1.0), store=store)
+        assert time.monotonic() - started < 60
+    finally:
+        server.shutdown()
+        server.server_close()
+    rows = decisions(outcome)
+    assert (
+        rows[dripper]["reason"]
+        == f"could not be fetched within 1 s: {dripped} did not arrive in full within 1 s"
+    ), rows[dripper]["reason"]
+    assert not rows[dripper]["accepted"] and rows[dripper]["reward"] == 0
+    assert_honest_paid(outcome, HONEST)
