@@ -66,9 +66,9 @@ def read_round_inputs(
         UpdateRef(u.client, u.cid, u.num_samples)
         for u in coordinator.updates(round_number=round_number, start_block=start_block, stop_block=stop)
     ]
-    # NOTE: ordered by commit, not by reveal: of two equal updates the later one is the copy, and a
-    # copier who learnt a CID can only commit it after its owner did (`flb` commits before it
-    # publishes the bytes), while it could still send its reveal first.
+    # NOTE: ordered by commit, not by reveal: of two equal updates the later one is the copy. A
+    # copier sees a CID at the earliest when its owner publishes the bytes, which `flb submit` does
+    # just before committing, while it could still send its reveal first.
     committed = coordinator.commits(round_number=round_number, start_block=start_block, stop_block=stop)
     position = {c.client: i for i, c in enumerate(committed)}
     updates.sort(key=lambda u: position.get(u.client, len(position)))

@@ -213,14 +213,23 @@ def _fetch_failure_reason(exc: Exception, settings: RoundSettings) -> str:
         return f"bytes do not match their CID: {exc}"
     if isinstance(exc, ContentTooLargeError):
         return f"update larger than {settings.max_update_bytes} bytes"
-    detail = str(exc) if isinstance(exc, FLBError) else f"{type(exc).__name__}: {exc}"
-    return f"could not be fetched within {settings.fetch_timeout_s:g} s: {detail}"
+    return f"could not be fetched within {settings.fetch_timeout_s:g} s: {_exception_text(exc)}"
+
+
+def _exception_text(exc: BaseException) -> str:
+    """What went wrong, in words: FLB errors say it themselves; others are named by their type."""
+    return str(exc) if isinstance(exc, FLBError) else f"{type(exc).__name__}: {exc}"
 
 
 def _describe(exc: BaseException) -> str:
-    """An exception as a one-line rejection reason (FLB errors already say what went wrong)."""
-    text = str(exc) if isinstance(exc, FLBError) else f"{type(exc).__name__}: {exc}"
+    """An exception as a one-line rejection reason, at most 500 characters."""
+    text = _exception_text(exc)
     return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _included(accepted: Sequence[dict[str, Any]], weights: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The accepted updates the aggregate gave a positive weight (robust rules may drop some)."""
+    return [d for d in accepted if weights.get(d["client"], 0) > 0]
 
 
 def _local_dp(adapter: Adapter) -> dict[str, float] | None:
@@ -545,7 +554,7 @@ class RoundComputation:
     def _local_dp_spent(accepted: Sequence[dict[str, Any]], result: Any) -> dict[str, Any] | None:
         """The round's local DP: the weakest guarantee (largest epsilon, then delta) that an included
         client declared. Clients without local DP are listed: the guarantee does not cover them."""
-        included = [d for d in accepted if result is not None and result.weights.get(d["client"], 0) > 0]
+        included = _included(accepted, result.weights) if result is not None else []
         declared = [d for d in included if d.get("local_dp")]
         if not declared:
             return None
@@ -569,7 +578,7 @@ class RoundComputation:
         """Each client's contribution, then its share of the round's budget."""
         aggregated = self.step("aggregate")
         evaluation = self.step("evaluate")
-        included = [d for d in self._accepted() if aggregated["weights"].get(d["client"], 0) > 0]
+        included = _included(self._accepted(), aggregated["weights"])
         contributions: dict[str, float] = {d["client"]: 0.0 for d in self.step("validate")["decisions"]}
         note = ""
         if self.settings.scoring == "leave-one-out":

@@ -47,19 +47,7 @@ class ProcessedRound:
 
 
 #: OracleConfig keys that are RoundSettings fields (None there: RoundSettings' default).
-ROUND_KEYS = (
-    "strategy",
-    "scoring",
-    "norm_factor",
-    "duplicate_cosine",
-    "privacy_delta",
-    "privacy_budget",
-    "fetch_timeout_s",
-    "fetch_concurrency",
-    "fetch_round_budget_s",
-    "max_updates",
-    "max_update_bytes",
-)
+ROUND_KEYS = tuple(name for name in RoundSettings.__dataclass_fields__ if name in OracleConfig.model_fields)
 
 
 def read_dp_seed(oracle: OracleConfig) -> int | None:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from flb_dapp.exceptions import WalletError
+from flb_dapp.loopback import is_loopback
 
 TEST_PREFIX = "test:"
 DEV_CHAIN_IDS = (1337, 31337)  # Ape's embedded chain, anvil, hardhat
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def is_local_chain() -> bool:
@@ -30,10 +30,10 @@ def is_local_chain() -> bool:
         return True  # the embedded py-evm chain, in this process
     uri = getattr(provider, "uri", None) or getattr(provider, "http_uri", None) or ""
     host = urlparse(str(uri)).hostname or ""
-    return host in LOOPBACK_HOSTS and int(chain.chain_id) in DEV_CHAIN_IDS
+    return is_loopback(host) and int(chain.chain_id) in DEV_CHAIN_IDS
 
 
-def check_may_sign(account: Any) -> None:
+def check_may_sign(account: Any, name: str | None = None) -> None:
     """Refuse a well-known test account on a chain that is not a local dev chain (WalletError)."""
     from ape.api.accounts import TestAccountAPI
 
@@ -41,8 +41,9 @@ def check_may_sign(account: Any) -> None:
         from ape import chain
 
         raise WalletError(
-            f"{account.address} is one of Ape's test accounts, whose keys are public; refusing to sign "
-            f"with it on chain {chain.chain_id}, which is not a local dev chain"
+            f"{name or account.address} is one of Ape's test accounts, whose keys are public; refusing "
+            f"to sign with it on chain {chain.chain_id}, which is not a local dev chain: name an "
+            "encrypted account instead"
         )
 
 
@@ -85,17 +86,13 @@ def load_account(
     from ape import accounts
 
     if name.startswith(TEST_PREFIX):
-        if _connected() and not is_local_chain():
-            from ape import chain
-
-            raise WalletError(
-                f"{name} is one of Ape's test accounts, whose keys are public; refusing to sign with it on "
-                f"chain {chain.chain_id}, which is not a local dev chain: name an encrypted account instead"
-            )
         try:
-            return accounts.test_accounts[int(name[len(TEST_PREFIX) :])]
+            test_account = accounts.test_accounts[int(name[len(TEST_PREFIX) :])]
         except (ValueError, IndexError) as exc:
             raise WalletError(f"no test account {name!r}; use test:0 .. test:9") from exc
+        if _connected():
+            check_may_sign(test_account, name)
+        return test_account
     try:
         account = accounts.load(name)
     except Exception as exc:

@@ -42,7 +42,7 @@ def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
     """
     from flb_dapp.cli.artifacts import write_atomic
     from flb_dapp.cli.session import chain_session, check_gas_funds
-    from flb_dapp.cli.submission import load_pending_reveal, reveal_pending, submit_adapter
+    from flb_dapp.cli.submission import reveal_saved, submit_adapter
     from flb_dapp.cli.train_cmd import RoundStart, train_update
     from flb_dapp.cli.training import data_path, default_update_path
     from flb_dapp.dataset import data_files
@@ -63,11 +63,9 @@ def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
             raise PreflightError(f"{address} is not registered; run `flb register --data PATH` first")
         phase = sdk.round_phase(current)
         if client.committed_round == current and client.last_submitted_round != current and phase == "reveal":
-            pending = load_pending_reveal(settings, current, address)
-            sdk.check_can_reveal(address, pending)
-            check_gas_funds(session, address)
-            account = unlock_account(name, cli.password(name))
-            transaction = reveal_pending(out, session, account, pending)
+            pending, transaction = reveal_saved(
+                out, settings, session, address, lambda: unlock_account(name, cli.password(name))
+            )
             revealed = {"round": current, "submitted": True, "revealed": True, "cid": pending.cid}
             revealed["transaction"] = transaction
             out.result(revealed, lambda: out.line(f"revealed {pending.cid} for round {current}"))

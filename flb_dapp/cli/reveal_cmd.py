@@ -17,20 +17,17 @@ def reveal(cli: CLIContext) -> None:
     Reveals open when the commit phase closes (its deadline, or earlier once every active client
     committed) and close `reveal_duration` seconds later; an update never revealed earns nothing.
     """
-    from flb_dapp.cli.session import chain_session, check_gas_funds
-    from flb_dapp.cli.submission import load_pending_reveal, reveal_pending
+    from flb_dapp.cli.session import chain_session
+    from flb_dapp.cli.submission import reveal_saved
     from flb_dapp.wallet import account_address, unlock_account
 
     out, settings = cli.output, cli.settings
     name = cli.account_name()
     address = account_address(name)
     with chain_session(settings, cli.verbose) as session:
-        sdk = session.coordinator
-        pending = load_pending_reveal(settings, sdk.current_round, address)
-        sdk.check_can_reveal(address, pending)
-        check_gas_funds(session, address)
-        account = unlock_account(name, cli.password(name))
-        transaction = reveal_pending(out, session, account, pending)
+        pending, transaction = reveal_saved(
+            out, settings, session, address, lambda: unlock_account(name, cli.password(name))
+        )
     data = {
         "round": pending.round,
         "cid": pending.cid,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -62,6 +63,18 @@ def load_pending_reveal(settings: Any, round_number: int, address: str) -> Pendi
             "update can only be revealed from the machine that committed it"
         )
     return PendingReveal.from_dict(json.loads(path.read_text()))
+
+
+def reveal_saved(
+    out: Output, settings: Any, session: ChainSession, address: str, unlock: Callable[[], Any]
+) -> tuple[PendingReveal, str]:
+    """Reveal the commitment saved for the open round: pre-flight, then ``unlock()`` and send.
+    Returns what was revealed and the transaction hash."""
+    coordinator = session.coordinator
+    pending = load_pending_reveal(settings, coordinator.current_round, address)
+    coordinator.check_can_reveal(address, pending)
+    check_gas_funds(session, address)
+    return pending, reveal_pending(out, session, unlock(), pending)
 
 
 def reveal_pending(out: Output, session: ChainSession, account: Any, pending: PendingReveal) -> str:

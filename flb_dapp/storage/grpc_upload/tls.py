@@ -8,30 +8,13 @@ refuses to listen in plaintext elsewhere (``0.0.0.0`` included) and the client r
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 
 import grpc
 
 from flb_dapp.exceptions import ConfigError
-
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an IP literal, IPv6 with or without brackets) is loopback-only.
-
-    Wildcards (``0.0.0.0``, ``::``, empty) listen on every interface and are not loopback; other
-    names are not resolved and count as remote.
-    """
-    host = host.strip().strip("[]").lower()
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from flb_dapp.loopback import is_loopback
 
 
 def target_host(target: str) -> str:
