@@ -29,13 +29,14 @@ $(HOME)/.solcx/.flb-shim: tools/install-solc-shim.sh tools/solc-shim.cjs node_mo
 	sh tools/install-solc-shim.sh
 	touch $@
 
-# Debian packages some tests use (headless Chromium for the dashboard test).
+# Debian packages some tests use (headless Chromium for the dashboard test). As root with apt-get
+# (CI), a failed install fails setup; otherwise it only says so, and the browser test then fails.
 system-packages:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-	      || echo "warning: could not install chromium; browser tests will be skipped"; \
-	  else echo "note: chromium not installed; browser tests will be skipped"; fi; }
+	      || { echo "error: could not install chromium with apt-get; the browser tests need it" >&2; exit 1; }; \
+	  else echo "note: chromium not installed and not root: install it (apt-get install chromium chromium-driver) or tests/api/test_dashboard_browser.py fails"; fi; }
 
 compile: setup
 	$(VENV)/bin/ape compile

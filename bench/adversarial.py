@@ -87,6 +87,47 @@ def summary(outcome: Any, attackers: set[str], honest: set[str]) -> dict[str, An
     }
 
 
+def make_attacks(
+    base: Adapter, deltas: list[dict[str, np.ndarray]], samples: list[int], spec: TaskSpec
+) -> dict[str, tuple[list[Adapter], set[str], set[str]]]:
+    """Each attack's updates, its attackers and the honest clients it should not hurt."""
+    norms = [l2_norm(d) for d in deltas]
+    vectors = [flatten(d) for d in deltas]
+    rng = np.random.default_rng(0)
+
+    def honest(i: int) -> Adapter:
+        return with_delta(base, deltas[i], ADDRESSES[i], samples[i])
+
+    def sybil(j: int) -> Adapter:
+        direction = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in deltas[0].items()}
+        scale = (np.mean(norms) / 30) / l2_norm(direction)
+        return with_delta(base, {k: v * scale for k, v in direction.items()}, ADDRESSES[5 + j], samples[0])
+
+    noisy = {
+        k: v + rng.normal(0, 0.1 * norms[0] / np.sqrt(vectors[0].size), v.shape).astype(np.float32)
+        for k, v in deltas[0].items()
+    }
+    attacks: dict[str, tuple[list[Adapter], set[str], set[str]]] = {
+        "none": ([honest(0), honest(1), honest(2)], set(), set(ADDRESSES[:3])),
+        "sample_liar": (
+            [with_delta(base, deltas[0], ADDRESSES[0], spec.sample_cap), honest(1), honest(2)],
+            {ADDRESSES[0]},
+            set(ADDRESSES[1:3]),
+        ),
+        "sybils": (
+            [honest(1), honest(2), sybil(0), sybil(1), sybil(2)],
+            set(ADDRESSES[5:8]),
+            set(ADDRESSES[1:3]),
+        ),
+        "noisy_copy": (
+            [honest(0), honest(1), honest(2), with_delta(base, noisy, ADDRESSES[3], samples[0])],
+            {ADDRESSES[3]},
+            set(ADDRESSES[:3]),
+        ),
+    }
+    return attacks
+
+
 def main() -> None:
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -111,40 +152,7 @@ def main() -> None:
             for i in range(3)
             for j in range(i + 1, 3)
         ]
-        rng = np.random.default_rng(0)
-
-        def honest(i: int) -> Adapter:
-            return with_delta(base, deltas[i], ADDRESSES[i], samples[i])
-
-        def sybil(j: int) -> Adapter:
-            direction = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in deltas[0].items()}
-            scale = (np.mean(norms) / 30) / l2_norm(direction)
-            return with_delta(
-                base, {k: v * scale for k, v in direction.items()}, ADDRESSES[5 + j], samples[0]
-            )
-
-        noisy = {
-            k: v + rng.normal(0, 0.1 * norms[0] / np.sqrt(vectors[0].size), v.shape).astype(np.float32)
-            for k, v in deltas[0].items()
-        }
-        attacks: dict[str, tuple[list[Adapter], set[str], set[str]]] = {
-            "none": ([honest(0), honest(1), honest(2)], set(), set(ADDRESSES[:3])),
-            "sample_liar": (
-                [with_delta(base, deltas[0], ADDRESSES[0], spec.sample_cap), honest(1), honest(2)],
-                {ADDRESSES[0]},
-                set(ADDRESSES[1:3]),
-            ),
-            "sybils": (
-                [honest(1), honest(2), sybil(0), sybil(1), sybil(2)],
-                set(ADDRESSES[5:8]),
-                set(ADDRESSES[1:3]),
-            ),
-            "noisy_copy": (
-                [honest(0), honest(1), honest(2), with_delta(base, noisy, ADDRESSES[3], samples[0])],
-                {ADDRESSES[3]},
-                set(ADDRESSES[:3]),
-            ),
-        }
+        attacks = make_attacks(base, deltas, samples, spec)
         results: dict[str, dict[str, Any]] = {}
         for rule, strategy in RULES.items():
             results[rule] = {}

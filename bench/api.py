@@ -49,47 +49,82 @@ def synthetic_report(
     decisions: list[dict[str, Any]],
     budget: int,
     previous_cumulative: dict[str, int],
-) -> tuple[dict[str, Any], Any]:
-    from flb_dapp.report import REPORT_FORMAT
+) -> tuple[Any, Any]:
+    """A typed round report with made-up metrics (the API bench measures reading, not training)."""
+    from flb_dapp.report import (
+        AggregationSummary,
+        EvaluationSummary,
+        ReportInput,
+        ReportMetrics,
+        ReportPrivacy,
+        ReportRewards,
+        RoundReport,
+    )
     from flb_dapp.rewards import allocate
 
     rewards = allocate({d["client"]: d["contribution"] for d in decisions}, budget, previous_cumulative)
-    for d in decisions:
-        d["reward"] = rewards.round_rewards[d["client"]]
     accuracy = 0.25 + 0.08 * number
 
-    def evaluation(acc: float) -> dict[str, Any]:
-        return {
-            "accuracy": acc,
-            "loss": 2.0 - acc,
-            "n": 100,
-            "per_category": {"all": {"accuracy": acc, "n": 100}},
-        }
+    def evaluation(acc: float) -> EvaluationSummary:
+        categories = {"all": {"accuracy": acc, "n": 100}}
+        return EvaluationSummary.model_validate(
+            {"accuracy": acc, "loss": 2.0 - acc, "n": 100, "per_category": categories}
+        )
 
-    report = {
-        "format": REPORT_FORMAT,
-        "round": number,
-        "global_model_cid": global_cid,
-        "previous_global_model_cid": previous,
-        "strategy": {"name": "fedavg"},
-        "inputs": decisions,
-        "metrics": {"before": evaluation(accuracy - 0.08), "after": evaluation(accuracy)},
-        "privacy": {
-            "epsilon": 0.5 * number,
-            "delta": 1e-5,
-            "server_noise": True,
-            "round_event": {"noise_multiplier": 1.1, "num_clients": len(decisions), "sampling_rate": 1.0},
-        },
-        "rewards": {
-            "budget": budget,
-            "round": rewards.round_rewards,
-            "round_total": rewards.total,
-            "cumulative": rewards.cumulative,
-            "root": rewards.tree.root_hex,
-            "proofs": {c: rewards.tree.proof_hex(c) for c in rewards.tree.amounts},
-        },
-    }
+    event = {"noise_multiplier": 1.1, "num_clients": len(decisions), "sampling_rate": 1.0}
+    report = RoundReport(
+        software={"flb": "bench"},
+        contract="0x" + "00" * 20,
+        chain_id=1337,
+        round=number,
+        task={},
+        previous_global_model_cid=previous,
+        global_model_cid=global_cid,
+        settings={},
+        strategy={"name": "fedavg"},
+        inputs=[ReportInput(**d, reward=rewards.round_rewards[d["client"]]) for d in decisions],
+        aggregation=AggregationSummary(),
+        privacy=ReportPrivacy(
+            server_noise=True,
+            round_event=event,
+            local_dp=None,
+            epsilon=0.5 * number,
+            delta=1e-5,
+            state={},
+        ),
+        metrics=ReportMetrics(before=evaluation(accuracy - 0.08), after=evaluation(accuracy)),
+        rewards=ReportRewards(
+            budget=budget,
+            scoring="leave-one-out",
+            round=rewards.round_rewards,
+            round_total=rewards.total,
+            cumulative=rewards.cumulative,
+            root=rewards.tree.root_hex,
+            proofs={c: rewards.tree.proof_hex(c) for c in rewards.tree.amounts},
+        ),
+    )
     return report, rewards
+
+
+def synthetic_decisions(number: int, submitted: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Made-up verdicts for (client, CID) pairs: every seventh rejected, contributions 0-4."""
+    decisions = []
+    for i, (client, cid) in enumerate(submitted):
+        accepted = i % 7 != 3
+        decisions.append(
+            {
+                "client": client,
+                "cid": cid,
+                "num_samples": 100 + i,
+                "accepted": accepted,
+                "reason": "" if accepted else "update norm exceeds 20 x the median norm",
+                "norm": 1.0 + i / 10,
+                "weight": 1 / CLIENTS,
+                "excluded": "",
+                "contribution": float((i * number) % 5) if accepted else 0.0,
+            }
+        )
+    return decisions
 
 
 def build_index(workdir: Path) -> str:
@@ -101,7 +136,6 @@ def build_index(workdir: Path) -> str:
     from flb_dapp.chain.coordinator import Coordinator
     from flb_dapp.chain.deployment import deploy_system
     from flb_dapp.chain.types import FinalizeRequest
-    from flb_dapp.report import canonical_json
     from flb_dapp.storage.local import LocalStore
 
     store = LocalStore(workdir / "store")
@@ -124,32 +158,18 @@ def build_index(workdir: Path) -> str:
             sdk.register(client, hashlib.sha256(b"dataset %d" % i).digest())
         cumulative: dict[str, int] = {}
         for number in range(1, ROUNDS + 1):
-            decisions = []
             entries = [
                 (client, number, store.put_bytes(b"update %d %d" % (number, i)), 100 + i)
                 for i, client in enumerate(clients)
             ]
             sdk.submit_all(entries)
-            for i, client in enumerate(clients):
-                cid = entries[i][2]
-                accepted = i % 7 != 3
-                decisions.append(
-                    {
-                        "client": client.address,
-                        "cid": cid,
-                        "num_samples": 100 + i,
-                        "accepted": accepted,
-                        "reason": "" if accepted else "update norm exceeds 20 x the median norm",
-                        "norm": 1.0 + i / 10,
-                        "weight": 1 / CLIENTS,
-                        "excluded": "",
-                        "contribution": float((i * number) % 5) if accepted else 0.0,
-                    }
-                )
+            decisions = synthetic_decisions(
+                number, [(c.address, e[2]) for c, e in zip(clients, entries, strict=True)]
+            )
             previous = sdk.latest_global_model_cid
             global_cid = store.put_bytes(b"global model %d" % number)
             report, rewards = synthetic_report(number, global_cid, previous, decisions, budget, cumulative)
-            report_cid = store.put_bytes(canonical_json(report))
+            report_cid = store.put_bytes(report.to_json())
             sdk.finalize_round(
                 oracle,
                 FinalizeRequest(
@@ -158,8 +178,8 @@ def build_index(workdir: Path) -> str:
                     report_cid,
                     rewards.tree.root,
                     rewards.total,
-                    report["metrics"]["after"]["accuracy"],
-                    report["privacy"]["epsilon"],
+                    report.metrics.after.accuracy,
+                    report.privacy.epsilon,
                 ),
             )
             cumulative = rewards.cumulative

@@ -10,7 +10,6 @@ Last line: {"3": {"fetch_s": T, "validate_s": T, "aggregate_s": T, "evaluate_s":
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -37,52 +36,28 @@ def synthetic_update(base, client: str, round_number: int, seed: int):  # type: 
 def measure(n: int, work: Path, funder, oracle_account, scorer, spec, cache: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from ape import accounts
 
-    from flb_dapp.chain.coordinator import Coordinator
-    from flb_dapp.chain.deployment import deploy_system
-    from flb_dapp.config import FLBSettings, OracleConfig
-    from flb_dapp.lora.codec import decode_adapter, encode_adapter
-    from flb_dapp.storage.local import LocalStore
-    from flb_dapp.taskspec import initial_adapter
-    from oracle.journal import Journal
+    from flb_dapp.evaluation.task import make_task
+    from flb_dapp.federation import FederationPlan, build_federation
+    from flb_dapp.lora.codec import encode_adapter
     from oracle.pipeline import Oracle
 
-    store = LocalStore(work / "store")
-    initial_cid = store.put_bytes(encode_adapter(initial_adapter(spec, cache)))
-    record = deploy_system(
-        funder,
-        initial_model_cid=initial_cid,
-        oracle=oracle_account.address,
-        round_duration=3600,
-        reward_per_round=10**21,
-        token_supply=10**24,
-        fund_amount=10**23,
-    )
-    sdk = Coordinator(record.coordinator, record.block)
     clients = [accounts.test_accounts.generate_test_account() for _ in range(n)]
-    base = decode_adapter(store.get_bytes(initial_cid))
+    for client in clients:
+        funder.transfer(client, 10**17)
+    plan = FederationPlan(
+        spec=spec, round_duration=3600, reward_per_round=10**21, token_supply=10**24, fund_amount=10**23
+    )
+    # Each client's "dataset" is one distinct question (only its commitment matters here).
+    shares = [[q] for q in make_task(seed=0).train[:n]]
+    federation = build_federation(work, funder, oracle_account, clients, shares, plan, cache_dir=cache)
+    federation.scorer = scorer
+    base = federation.global_adapter()
     entries = []
     for i, client in enumerate(clients):
-        funder.transfer(client, 10**17)
-        sdk.register(client, hashlib.sha256(f"{work}:{i}".encode()).digest())
-        cid = store.put_bytes(encode_adapter(synthetic_update(base, client.address, 1, i)))
+        cid = federation.store.put_bytes(encode_adapter(synthetic_update(base, client.address, 1, i)))
         entries.append((client, 1, cid, 50 + i))
-    sdk.submit_all(entries)
-    settings = FLBSettings(
-        network="ethereum:local:test",
-        store=str(work / "store"),
-        cache_dir=str(cache),
-        task=spec,
-        oracle=OracleConfig(journal=str(work / "journal.sqlite")),
-    )
-    oracle = Oracle(
-        settings,
-        account=oracle_account,
-        coordinator=sdk,
-        store=store,
-        journal=Journal(work / "journal.sqlite"),
-        start_block=record.block,
-        scorer=scorer,
-    )
+    federation.coordinator.submit_all(entries)
+    oracle = Oracle.for_federation(federation)
     processed = oracle.process_round(1)
     t = processed.timings
     return {

@@ -22,8 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # NOTE: run as a script from anywhere
 
+from flb_dapp.node_tools import helia_missing
 from flb_dapp.storage.cid import cid_of_bytes
-from flb_dapp.storage.helia_node import HeliaNode, helia_available
+from flb_dapp.storage.helia_node import HeliaNode
 from flb_dapp.storage.kubo import KuboStore
 from flb_dapp.storage.local import LocalStore
 
@@ -68,7 +69,7 @@ def main() -> None:
 
     ipfs_put: float | None = None
     ipfs_get: float | None = None
-    reason = helia_available()
+    reason = helia_missing()
     if reason is None:
         with HeliaNode() as node, KuboStore(node.url) as ipfs:
             ipfs.put_bytes(b"warm-up")

@@ -14,8 +14,9 @@ from typing import Any
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.exceptions import RoundError
 from flb_dapp.merkle import build_rewards_tree
-from flb_dapp.report import parse_report
+from flb_dapp.report import MAX_REPORT_BYTES, RoundReport, parse_report
 from flb_dapp.rounds import (
+    UNFETCHABLE_PREFIXES,
     MemoryJournal,
     RoundComputation,
     RoundInputs,
@@ -27,12 +28,10 @@ from flb_dapp.rounds import (
 from flb_dapp.storage.base import ContentStore
 from flb_dapp.taskspec import TaskSpec
 
-UNFETCHABLE_PREFIXES = ("CID does not resolve", "could not be fetched")
 
-
-def load_report(store: ContentStore, cid: str) -> dict[str, Any]:
+def load_report(store: ContentStore, cid: str) -> RoundReport:
     """A round report fetched by CID (verified) and parsed."""
-    return parse_report(store.get_bytes(cid, max_size=16 << 20))
+    return parse_report(store.get_bytes(cid, max_size=MAX_REPORT_BYTES))
 
 
 def read_round_inputs(
@@ -145,8 +144,8 @@ def verify_round(
     if not info.finalized or not info.report_cid:
         raise RoundError(f"round {round_number} is not finalized yet")
     report = load_report(store, info.report_cid)
-    settings = RoundSettings.from_description(report["settings"])
-    task = TaskSpec.from_dict(report["task"])
+    settings = RoundSettings.from_description(report.settings)
+    task = TaskSpec.from_dict(report.task)
     if scorer is None:
         if scorer_for_task is None:
             raise RoundError("verify_round needs a scorer or scorer_for_task")
@@ -157,27 +156,26 @@ def verify_round(
         round_number,
         task,
         start_block=start_block,
-        stop_block=int(report["inputs_block"]) if report.get("inputs_block") else None,
-        budget=int(report["rewards"]["budget"]),
+        stop_block=report.inputs_block or None,
+        budget=report.rewards.budget,
     )
     unfetchable = {
-        d["client"]: d["reason"]
-        for d in report["inputs"]
-        if not d["accepted"] and str(d["reason"]).startswith(UNFETCHABLE_PREFIXES)
+        d.client: d.reason
+        for d in report.inputs
+        if not d.accepted and d.reason.startswith(UNFETCHABLE_PREFIXES)
     }
     computation = RoundComputation(inputs, settings, store, scorer, _ReplayJournal(unfetchable))
-    result = VerifyResult(round=round_number, ok=False, exact=not report["privacy"]["server_noise"])
+    result = VerifyResult(round=round_number, ok=False, exact=not report.privacy.server_noise)
     checks = result.checks
-    checks["inputs"] = [(d["client"], d["cid"], d["num_samples"]) for d in report["inputs"]] == [
+    checks["inputs"] = [(d.client, d.cid, d.num_samples) for d in report.inputs] == [
         (u.client, u.cid, u.num_samples) for u in inputs.updates
     ]
-    decisions = computation.step("validate")["decisions"]
-    checks["decisions"] = [(d["client"], d["accepted"]) for d in decisions] == [
-        (d["client"], d["accepted"]) for d in report["inputs"]
+    decisions = computation.result("validate").decisions
+    checks["decisions"] = [(d.client, d.accepted) for d in decisions] == [
+        (d.client, d.accepted) for d in report.inputs
     ]
-    cumulative = {c: int(a) for c, a in report["rewards"]["cumulative"].items()}
-    checks["rewards_tree"] = build_rewards_tree(cumulative).root_hex == info.rewards_root
-    checks["report_global_cid"] = report["global_model_cid"] == info.global_model_cid
+    checks["rewards_tree"] = build_rewards_tree(report.rewards.cumulative).root_hex == info.rewards_root
+    checks["report_global_cid"] = report.global_model_cid == info.global_model_cid
     if result.exact:
         outcome = computation.run()
         checks["global_model_cid"] = outcome.global_model_cid == info.global_model_cid

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from flb_dapp.exceptions import ConfigError
+from flb_dapp.rounds.settings import RoundRules
 from flb_dapp.taskspec import TaskSpec
 
 DEFAULT_CONFIG = "flb.yaml"
@@ -40,7 +41,10 @@ def check_secret(value: str | None, name: str) -> str:
     return value
 
 
-class OracleConfig(BaseModel):
+class OracleConfig(RoundRules):
+    """The oracle's section: the round rules (their defaults are owned by ``RoundRules``) and the
+    service's own settings."""
+
     @model_validator(mode="before")
     @classmethod
     def _no_seed_values(cls, data: Any) -> Any:
@@ -56,18 +60,6 @@ class OracleConfig(BaseModel):
 
     interval_s: float = 15.0
     journal: str = ".flb/oracle.sqlite"
-    # Round settings: None means the default of ``flb_dapp.rounds.RoundSettings``, their one owner.
-    strategy: dict[str, Any] | None = None
-    scoring: str | None = None
-    norm_factor: float | None = None
-    duplicate_cosine: float | None = None
-    privacy_delta: float | None = None
-    privacy_budget: float | None = None
-    fetch_timeout_s: float | None = None
-    fetch_concurrency: int | None = None
-    fetch_round_budget_s: float | None = None
-    max_updates: int | None = None
-    max_update_bytes: int | None = None
     # The secret seed of server-side DP noise, from a file or an environment variable, never from
     # this file: anyone who knows it can subtract the noise. Unset: OS entropy.
     dp_seed_file: str | None = None
@@ -171,6 +163,10 @@ class FLBSettings(BaseSettings):
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> FLBSettings:
     """Settings from ``path`` (or FLB_CONFIG / flb.yaml), the environment and ``overrides``."""
+    if path is not None and not Path(path).expanduser().is_file():
+        # NOTE: a named file that is not there is a mistake (a relative path from the wrong folder),
+        # never a reason to fall back to the defaults and talk to another chain.
+        raise ConfigError(f"no configuration file at {path} (from {Path.cwd()})")
     previous = os.environ.get("FLB_CONFIG")
     if path is not None:
         os.environ["FLB_CONFIG"] = str(path)

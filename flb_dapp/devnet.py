@@ -1,9 +1,14 @@
 """`flb devnet`: a local FLB network as separate processes, for operators and client walkthroughs.
 
-`up` starts anvil, deploys the contracts, starts the IPFS node (when Node and Helia are installed),
-the oracle service and the REST API, each a process of its own with a log file and a pid file in
-one folder, and writes the `flb.yaml` every client command can use. `down` stops exactly the
-processes whose pid files it wrote.
+`up` starts anvil and the Helia IPFS node (with `--no-ipfs`, a local store folder instead),
+deploys the contracts, writes the `flb.yaml` every client command can use, and starts the oracle
+service and the REST API: each service a process of its own with a log file and a pid file in one
+folder. `down` stops exactly the processes whose pid files it wrote.
+
+Every path `up` writes (into `flb.yaml`, `devnet.json`, the services' command lines) is absolute:
+the configuration does not resolve relative paths against anything but the reader's working
+directory, and the services run in the devnet folder while clients run wherever their user is, so
+only absolute paths mean the same file to all of them.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,15 +30,11 @@ from typing import Any
 
 import yaml
 
-from flb_dapp.exceptions import FLBError
+# NOTE: DevnetError is defined with every other FLB error; importing it from here still works.
+from flb_dapp.exceptions import DevnetError
+from flb_dapp.node_tools import ANVIL, anvil_missing, helia_missing, ipfs_node_command
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ANVIL = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 SERVICES = ("anvil", "ipfs", "oracle", "api")
-
-
-class DevnetError(FLBError, RuntimeError):
-    """The devnet could not be started or stopped."""
 
 
 def free_port() -> int:
@@ -41,17 +44,33 @@ def free_port() -> int:
 
 
 def wait_until(
-    check: Any, what: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None
+    check: Any,
+    what: str,
+    timeout: float = 60.0,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
 ) -> Any:
+    """Poll ``check`` until it is truthy; a ``process`` that exits first fails with ``log``'s tail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise DevnetError(f"{what} exited with code {process.returncode}; see its log")
+            raise DevnetError(f"{what} exited with code {process.returncode}{_log_tail(log)}")
         result = check()
         if result:
             return result
         time.sleep(0.2)
-    raise DevnetError(f"{what} did not come up within {timeout:g} s")
+    raise DevnetError(f"{what} did not come up within {timeout:g} s{_log_tail(log)}")
+
+
+def _log_tail(log: Path | None, lines: int = 5) -> str:
+    """The last lines of a service's log, so the error says why without opening the file."""
+    if log is None:
+        return ""
+    try:
+        tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return f"; see {log}"
+    return f"; last lines of {log}:\n" + "\n".join(f"  {line}" for line in tail)
 
 
 def port_open(port: int) -> bool:
@@ -62,6 +81,10 @@ def port_open(port: int) -> bool:
 @dataclass
 class Devnet:
     folder: Path
+
+    def __post_init__(self) -> None:
+        # Absolute from here on: every path derived from it goes into files other processes read.
+        self.folder = Path(self.folder).expanduser().resolve()
 
     def pid_file(self, name: str) -> Path:
         return self.folder / "run" / f"{name}.pid"
@@ -80,19 +103,24 @@ class Devnet:
     def spawn(
         self, name: str, command: list[str], env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        """Start a service in its own session (it outlives `flb devnet up`) and record its pid."""
+        """Start a service in its own session (it outlives `flb devnet up`) and record its pid.
+
+        Its working directory is the devnet folder: whatever a service writes to a relative default
+        path stays with the devnet (and goes with `rm -rf` of it) instead of landing in the
+        directory `up` was typed in. Nothing it needs is relative: see the module's docstring.
+        """
         (self.folder / "run").mkdir(parents=True, exist_ok=True)
         (self.folder / "logs").mkdir(parents=True, exist_ok=True)
-        log = self.log_file(name).open("ab")
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=self.folder,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
+        with self.log_file(name).open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.folder,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
         self.pid_file(name).write_text(str(process.pid))
         return process
 
@@ -155,7 +183,30 @@ def _stop_group(pid: int, timeout: float) -> None:
 
 
 def _bin(name: str) -> str:
+    """This environment's console script ``name`` (the services run the installed code)."""
     return str(Path(sys.executable).with_name(name))
+
+
+def flb_executable() -> str:
+    """How to spell this environment's ``flb`` in a printed command line that works when pasted:
+    ``flb`` when that is the one on PATH (an activated virtualenv), else its full path."""
+    flb = _bin("flb")
+    found = shutil.which("flb")
+    if found is not None and Path(found).resolve() == Path(flb).resolve():
+        return "flb"
+    return flb
+
+
+def _client_commands(config: Path, account: str, data: Path) -> dict[str, str]:
+    """One client's `register` and `participate` command lines, absolute paths, any directory."""
+    common = f"{shlex.quote(flb_executable())} --config {shlex.quote(str(config))}"
+    args = f"--account {account} --data {shlex.quote(str(data))}"
+    return {
+        "account": account,
+        "data": str(data),
+        "register": f"{common} register {args}",
+        "participate": f"{common} participate {args}",
+    }
 
 
 def up(
@@ -168,38 +219,34 @@ def up(
     anvil_port: int | None = None,
     use_ipfs: bool = True,
 ) -> dict[str, Any]:
-    """Start the whole devnet; returns its URLs and the commands a client runs next."""
-    from flb_dapp.storage.helia_node import helia_available
+    """Start the whole devnet; returns its URLs and the commands a client runs next.
 
+    ``folder`` may be relative (to the current directory); everything written holds it absolute.
+    """
     devnet = Devnet(folder)
+    folder = devnet.folder
     if any(s["running"] for s in devnet.status().values()):
         raise DevnetError(f"a devnet is already running from {folder}; run `flb devnet down` first")
+    if (reason := anvil_missing()) is not None:
+        raise DevnetError(reason)
+    # NOTE: asked for IPFS and cannot have it is an error, not a quiet switch to a local folder:
+    # the walkthrough would then run on another store than the one it says.
+    if use_ipfs and (reason := helia_missing()) is not None:
+        raise DevnetError(f"cannot start the IPFS node: {reason} (or pass --no-ipfs for a local store)")
     folder.mkdir(parents=True, exist_ok=True)
-    if not ANVIL.exists():
-        raise DevnetError("anvil is not installed; run `make setup` (npm ci) first")
     anvil_port = anvil_port or free_port()
     anvil = devnet.spawn(
         "anvil", [str(ANVIL), "--host", "127.0.0.1", "--port", str(anvil_port), "--hardfork", "prague"]
     )
-    wait_until(lambda: port_open(anvil_port), "anvil", 20, anvil)
+    wait_until(lambda: port_open(anvil_port), "anvil", 20, anvil, devnet.log_file("anvil"))
     rpc = f"http://127.0.0.1:{anvil_port}"
     urls = {"anvil": rpc}
 
     store = str(folder / "store")
-    if use_ipfs and helia_available() is None:
+    if use_ipfs:
         ipfs_port = free_port()
-        ipfs = devnet.spawn(
-            "ipfs",
-            [
-                "node",
-                str(REPO_ROOT / "tools" / "ipfs-node.mjs"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ipfs_port),
-            ],
-        )
-        wait_until(lambda: port_open(ipfs_port), "the IPFS node", 60, ipfs)
+        ipfs = devnet.spawn("ipfs", ipfs_node_command("127.0.0.1", ipfs_port))
+        wait_until(lambda: port_open(ipfs_port), "the IPFS node", 60, ipfs, devnet.log_file("ipfs"))
         store = urls["ipfs"] = f"http://127.0.0.1:{ipfs_port}"
 
     settings = _deploy(folder, rpc, store, round_duration, steps)
@@ -224,10 +271,10 @@ def up(
     oracle = devnet.spawn(
         "oracle", [_bin("flb-oracle"), "--config", str(devnet.config_path), "-v", "run"], env=tokens
     )
-    wait_until(lambda: port_open(control_port), "the oracle", 120, oracle)
+    wait_until(lambda: port_open(control_port), "the oracle", 120, oracle, devnet.log_file("oracle"))
     urls["oracle"] = f"http://127.0.0.1:{control_port}"
     api = devnet.spawn("api", [_bin("flb-api"), "--config", str(devnet.config_path)], env=tokens)
-    wait_until(lambda: port_open(api_port), "the REST API", 120, api)
+    wait_until(lambda: port_open(api_port), "the REST API", 120, api, devnet.log_file("api"))
     urls["api"] = f"http://127.0.0.1:{api_port}"
 
     data = _client_data(folder, clients)
@@ -237,9 +284,7 @@ def up(
         "urls": urls,
         "contract": contract,
         "clients": [
-            f"flb --config {devnet.config_path} register --account test:{2 + i} --data {path} && "
-            f"flb --config {devnet.config_path} participate --account test:{2 + i} --data {path}"
-            for i, path in enumerate(data)
+            _client_commands(devnet.config_path, f"test:{2 + i}", path) for i, path in enumerate(data)
         ],
     }
     devnet.info_path.write_text(json.dumps(info, indent=2))
@@ -247,33 +292,26 @@ def up(
 
 
 def _deploy(folder: Path, rpc: str, store_url: str, round_duration: int, steps: int) -> dict[str, Any]:
+    """Deploy through the federation builder (clients register themselves, as in the walkthrough)."""
     from flb_dapp.chain.accounts import load_account
-    from flb_dapp.chain.deployment import TOKEN_DECIMALS, deploy_system
     from flb_dapp.chain.network import connect
-    from flb_dapp.lora.codec import encode_adapter
-    from flb_dapp.storage.factory import open_store
-    from flb_dapp.taskspec import TaskSpec, initial_adapter
+    from flb_dapp.federation import FederationPlan, deploy_federation
+    from flb_dapp.taskspec import TaskSpec
 
     spec = TaskSpec(model="tiny", steps=steps)
-    cache = folder / "cache"
-    initial_cid = open_store(store_url).put_bytes(encode_adapter(initial_adapter(spec, cache)))
+    plan = FederationPlan(
+        spec=spec, round_duration=round_duration, network=rpc, store_url=store_url, account="test:1"
+    )
     with connect(rpc):
-        record = deploy_system(
-            load_account("test:0"),
-            initial_model_cid=initial_cid,
-            oracle=load_account("test:1").address,
-            round_duration=round_duration,
-            reward_per_round=1_000 * TOKEN_DECIMALS,
-        )
-    deployment = record.save(folder / "deployments" / f"{record.chain_id}.json")
+        record, settings, _ = deploy_federation(folder, load_account("test:0"), load_account("test:1"), plan)
     return {
-        "network": rpc,
-        "deployment": str(deployment),
-        "store": store_url,
-        "cache_dir": str(cache),
-        "account": "test:1",
+        "network": settings.network,
+        "deployment": settings.deployment,
+        "store": settings.store,
+        "cache_dir": settings.cache_dir,
+        "account": settings.account,
         "task": spec.to_dict(),
-        "oracle": {"journal": str(folder / "oracle.sqlite")},
+        "oracle": {"journal": settings.oracle.journal},
         "contract": record.coordinator,
     }
 

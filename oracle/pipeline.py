@@ -22,7 +22,8 @@ from flb_dapp.exceptions import (
     RoundError,
     StoreUnavailableError,
 )
-from flb_dapp.rounds import STEPS, RoundComputation, RoundInputs, RoundOutcome, RoundSettings, UpdateRef
+from flb_dapp.federation import Federation
+from flb_dapp.rounds import STEPS, RoundComputation, RoundInputs, RoundOutcome, RoundSettings
 from flb_dapp.storage.base import ContentStore
 from flb_dapp.taskspec import make_evaluator
 from oracle.journal import Journal, RoundJournal, journal_key
@@ -44,10 +45,6 @@ class ProcessedRound:
     timings: dict[str, float] = field(default_factory=dict)
     outcome: RoundOutcome | None = None
     already_finalized: bool = False
-
-
-#: OracleConfig keys that are RoundSettings fields (None there: RoundSettings' default).
-ROUND_KEYS = tuple(name for name in RoundSettings.__dataclass_fields__ if name in OracleConfig.model_fields)
 
 
 def read_dp_seed(oracle: OracleConfig) -> int | None:
@@ -77,43 +74,8 @@ def read_dp_seed(oracle: OracleConfig) -> int | None:
 
 
 def settings_for_rounds(settings: FLBSettings) -> RoundSettings:
-    oracle = settings.oracle
-    values = {k: getattr(oracle, k) for k in ROUND_KEYS if getattr(oracle, k) is not None}
-    return RoundSettings(dp_seed=read_dp_seed(oracle), **values)
-
-
-def _inputs_to_json(inputs: RoundInputs) -> dict[str, Any]:
-    return {
-        "contract": inputs.contract,
-        "chain_id": inputs.chain_id,
-        "round": inputs.round,
-        "previous_global_cid": inputs.previous_global_cid,
-        "updates": [[u.client, u.cid, u.num_samples] for u in inputs.updates],
-        "budget": inputs.budget,
-        "previous_cumulative": dict(inputs.previous_cumulative),
-        "strategy_state": inputs.strategy_state,
-        "privacy_state": inputs.privacy_state,
-        "task": dict(inputs.task),
-        "block": inputs.block,
-        "banned": list(inputs.banned),
-    }
-
-
-def _inputs_from_json(data: dict[str, Any]) -> RoundInputs:
-    return RoundInputs(
-        contract=data["contract"],
-        chain_id=int(data["chain_id"]),
-        round=int(data["round"]),
-        previous_global_cid=data["previous_global_cid"],
-        updates=[UpdateRef(c, cid, int(n)) for c, cid, n in data["updates"]],
-        budget=int(data["budget"]),
-        previous_cumulative={c: int(a) for c, a in data["previous_cumulative"].items()},
-        strategy_state=data["strategy_state"],
-        privacy_state=data["privacy_state"],
-        task=data["task"],
-        block=int(data.get("block", 0)),
-        banned=tuple(data.get("banned", ())),
-    )
+    """The round settings of the oracle's configuration: its round rules and the secret DP seed."""
+    return RoundSettings.from_rules(settings.oracle, read_dp_seed(settings.oracle))
 
 
 class Oracle:
@@ -146,6 +108,19 @@ class Oracle:
         self.key = journal_key(chain_id, coordinator.address, start_block)
         self.last_error = ""
         self.step_running = ""
+
+    @classmethod
+    def for_federation(cls, federation: Federation, journal: str | Path | None = None) -> Oracle:
+        """The oracle of a federation built by ``flb_dapp.federation`` (its account, store, scorer)."""
+        return cls(
+            federation.settings,
+            account=federation.oracle_account,
+            coordinator=federation.coordinator,
+            store=federation.store,
+            journal=Journal(journal or federation.settings.oracle.journal),
+            start_block=federation.record.block,
+            scorer=federation.scorer,
+        )
 
     @property
     def paused(self) -> bool:
@@ -201,9 +176,9 @@ class Oracle:
             inputs = read_round_inputs(
                 self.coordinator, self.store, round_number, self.settings.task, start_block=start
             )
-            inputs_json = _inputs_to_json(inputs)
+            inputs_json = inputs.to_json()
             steps.save("sync", inputs_json)
-        inputs = _inputs_from_json(inputs_json)
+        inputs = RoundInputs.from_json(inputs_json)
         on_chain = self.coordinator.round(round_number).submissions
         if on_chain != len(inputs.updates) and steps.load("finalize") is None:
             if not resync:
@@ -225,7 +200,7 @@ class Oracle:
         computation = RoundComputation(inputs, self.round_settings, self.store, self.scorer, journal=steps)
         for step in STEPS:
             self.step_running = step
-            computation.step(step)
+            computation.result(step)
             log.info("round %d: %s done", round_number, step)
         outcome = computation.outcome()
         self.step_running = "finalize"

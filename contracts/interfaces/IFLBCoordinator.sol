@@ -71,32 +71,116 @@ interface IFLBCoordinator {
     );
 
     // --- errors -------------------------------------------------------------------------------
+    /// @notice Raised by `register` when the caller registered before (a banned client included).
+    /// @param client The caller.
     error CoordinatorAlreadyRegistered(address client);
+    /// @notice Raised by `register` when the dataset commitment it would store is already registered.
+    /// @param datasetCommitment The bound commitment, `boundCommitment(msg.sender, manifestDigest)`.
+    /// @param owner The client that registered it.
     error CoordinatorCommitmentTaken(bytes32 datasetCommitment, address owner);
+    /// @notice Raised by `register` with a zero manifest digest and by `commitUpdate` with a zero
+    ///         commitment.
     error CoordinatorInvalidCommitment();
+    /// @notice Raised by `commitUpdate` when the caller never registered, and by `setClientBanned`
+    ///         for an address that never registered.
+    /// @param client The caller of `commitUpdate`, or the address passed to `setClientBanned`.
     error CoordinatorNotRegistered(address client);
+    /// @notice Raised by `commitUpdate` and `revealUpdate` when the caller is banned.
+    /// @param client The caller.
     error CoordinatorClientBanned(address client);
+    /// @notice Raised by `commitUpdate` and `revealUpdate` for any round but the open one, and by
+    ///         `finalizeRound` for a round after the open one.
+    /// @param given The round passed in.
+    /// @param current The open round.
     error CoordinatorWrongRound(uint256 given, uint256 current);
+    /// @notice Raised by `commitUpdate` once the open round's commit phase has ended.
+    /// @param round The open round.
+    /// @param deadline When its commit phase ended (unix seconds).
     error CoordinatorRoundClosed(uint256 round, uint64 deadline);
+    /// @notice Raised by `commitUpdate` when the caller already committed in this round.
+    /// @param client The caller.
+    /// @param round The open round.
     error CoordinatorAlreadyCommitted(address client, uint256 round);
+    /// @notice Raised by `revealUpdate` when the caller made no commitment in this round.
+    /// @param client The caller.
+    /// @param round The open round.
     error CoordinatorNotCommitted(address client, uint256 round);
+    /// @notice Raised by `revealUpdate` while the round's commit phase is still running.
+    /// @param round The open round.
+    /// @param opensAt When the commit phase ends and reveals open (unix seconds).
     error CoordinatorRevealNotOpen(uint256 round, uint64 opensAt);
+    /// @notice Raised by `revealUpdate` once the round's reveal window has closed.
+    /// @param round The open round.
+    /// @param closedAt When the reveal window closed (unix seconds).
     error CoordinatorRevealClosed(uint256 round, uint64 closedAt);
+    /// @notice Raised by `revealUpdate` when `computeCommitment(msg.sender, round, cid, numSamples,
+    ///         salt)` does not match the caller's commitment for the round.
+    /// @param client The caller.
+    /// @param round The open round.
     error CoordinatorCommitmentMismatch(address client, uint256 round);
+    /// @notice Raised by `revealUpdate` when the caller already revealed its update in this round.
+    /// @param client The caller.
+    /// @param round The open round.
     error CoordinatorAlreadySubmitted(address client, uint256 round);
+    /// @notice Raised by `revealUpdate` when the update claims zero training samples.
+    /// @param numSamples The sample count passed in (0).
     error CoordinatorInvalidSampleCount(uint64 numSamples);
+    /// @notice Raised by the constructor, `revealUpdate` and `finalizeRound` for a CID that is not a
+    ///         36-byte binary CIDv1 with the raw (0x55) or dag-pb (0x70) codec and a sha2-256 digest.
+    /// @param cid The refused bytes.
     error CoordinatorInvalidCid(bytes cid);
+    /// @notice Raised by `finalizeRound` for a round that was finalized before.
+    /// @param round The round passed in.
     error CoordinatorRoundAlreadyFinalized(uint256 round);
+    /// @notice Raised by `finalizeRound` before the round is due: its commit phase is still running,
+    ///         or commitments are still unrevealed while the reveal window is open.
+    /// @param round The open round.
+    /// @param deadline When its commit phase ends or ended (unix seconds).
+    /// @param revealDeadline When its reveal window closes (unix seconds).
+    /// @param pendingReveals Commitments of non-banned clients not revealed yet.
     error CoordinatorRoundNotDue(uint256 round, uint64 deadline, uint64 revealDeadline, uint32 pendingReveals);
+    /// @notice Raised by `finalizeRound` when the oracle's count of reveals differs from the round's,
+    ///         e.g. a reveal landed after the oracle read the round.
+    /// @param round The open round.
+    /// @param given The count passed in.
+    /// @param actual The reveals recorded for the round.
     error CoordinatorSubmissionCountMismatch(uint256 round, uint32 given, uint32 actual);
+    /// @notice Raised by `finalizeRound` when it would allocate more than the round's reward budget.
+    /// @param roundRewards Tokens the oracle wanted to allocate.
+    /// @param rewardPerRound The round's budget.
     error CoordinatorRewardsExceedBudget(uint256 roundRewards, uint256 rewardPerRound);
+    /// @notice Raised by `finalizeRound` when the pool holds fewer unallocated tokens than it allocates.
+    /// @param roundRewards Tokens the oracle wanted to allocate.
+    /// @param available Funded tokens not allocated to any round yet.
     error CoordinatorPoolUnderfunded(uint256 roundRewards, uint256 available);
+    /// @notice Raised by `finalizeRound` when the metric exceeds 1,000,000 parts per million.
+    /// @param metricPpm The metric passed in.
     error CoordinatorMetricOutOfRange(uint32 metricPpm);
+    /// @notice Raised by the constructor and `setRoundParameters` for a zero round duration.
+    /// @param roundDuration The duration passed in (0).
     error CoordinatorInvalidRoundDuration(uint64 roundDuration);
+    /// @notice Raised by the constructor and `setRoundParameters` for a zero reveal duration.
+    /// @param revealDuration The duration passed in (0).
     error CoordinatorInvalidRevealDuration(uint64 revealDuration);
+    /// @notice Raised by `claim` when the proof does not lead from the leaf (msg.sender,
+    ///         cumulativeAmount) to the rewards root of the latest finalized round (before any
+    ///         round is finalized that root is zero, so every claim is refused).
+    /// @param client The caller.
+    /// @param cumulativeAmount The cumulative amount claimed.
     error CoordinatorInvalidProof(address client, uint256 cumulativeAmount);
+    /// @notice Raised by `claim` when the proven cumulative amount is not above what the caller
+    ///         was already paid.
+    /// @param client The caller.
+    /// @param cumulativeAmount The proven cumulative amount.
+    /// @param claimed What the caller was paid so far.
     error CoordinatorNothingToClaim(address client, uint256 cumulativeAmount, uint256 claimed);
+    /// @notice Raised by `claim` when it would pay more than finalized rounds allocated and nobody
+    ///         claimed yet: a rewards tree holding more than the oracle declared cannot drain the
+    ///         unallocated pool.
+    /// @param amount What the claim would pay.
+    /// @param owed Tokens allocated and not claimed yet.
     error CoordinatorClaimExceedsAllocation(uint256 amount, uint256 owed);
+    /// @notice Raised by `fundRewards` with an amount of zero.
     error CoordinatorZeroAmount();
 
     // --- views --------------------------------------------------------------------------------

@@ -1,48 +1,40 @@
 """A typed SDK over the FLBCoordinator contract: read properties, one method per transaction,
-event readers returning domain objects, and pre-flight checks that raise before any gas is spent.
+event readers returning domain objects (:mod:`flb_dapp.chain.events`), and pre-flight checks
+(:mod:`flb_dapp.chain.preflight`) that raise before any gas is spent.
 
 Every service (oracle, API indexer, CLI) talks to the contract through this class, never through
-raw ABI calls.
+raw ABI calls. A refused rule raises the same exception class whether the pre-flight check or the
+contract (:func:`translate_reverts`) refused it.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
+from flb_dapp.chain import preflight
 from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, contract_type
+from flb_dapp.chain.events import CoordinatorEvents
+from flb_dapp.chain.reverts import translate_reverts
 from flb_dapp.chain.types import (
     PPM,
-    BanRecord,
-    ClaimRecord,
     ClientInfo,
-    CommitRecord,
-    FinalizedRecord,
     FinalizeRequest,
     PendingReveal,
-    RegistrationRecord,
     RoundInfo,
-    UpdateRecord,
+    cid_text,
+    hex_text,
 )
-from flb_dapp.exceptions import ChainError, ChainUnavailableError, PreflightError
-from flb_dapp.merkle import verify_proof
-from flb_dapp.storage.cid import cid_from_bytes, cid_to_bytes
+from flb_dapp.exceptions import ChainError, ChainUnavailableError
+from flb_dapp.storage.cid import cid_to_bytes
+
+__all__ = ["ORACLE_ROLE_NAME", "Coordinator", "commitment_hash", "translate_reverts"]
 
 ORACLE_ROLE_NAME = "ORACLE_ROLE"
-
-
-def _hex(value: bytes) -> str:
-    return "0x" + bytes(value).hex()
-
-
-def _cid_text(raw: bytes) -> str:
-    return cid_from_bytes(bytes(raw)) if raw else ""
 
 
 def commitment_hash(client: str, round_number: int, cid: str, num_samples: int, salt: bytes) -> bytes:
@@ -57,28 +49,7 @@ def commitment_hash(client: str, round_number: int, cid: str, num_samples: int, 
     )
 
 
-def _describe_time(timestamp: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
-
-
-@contextmanager
-def translate_reverts() -> Iterator[None]:
-    """Turn Ape's revert and connection errors into FLB errors that name the custom error."""
-    from ape.exceptions import ContractLogicError, ProviderNotConnectedError
-
-    try:
-        yield
-    except ContractLogicError as exc:
-        name = type(exc).__name__
-        inputs = getattr(exc, "inputs", None) or {}
-        detail = ", ".join(f"{k}={v}" for k, v in inputs.items())
-        message = f"{name}({detail})" if name != "ContractLogicError" else str(exc)
-        raise ChainError(f"transaction reverted: {message}") from exc
-    except ProviderNotConnectedError as exc:
-        raise ChainUnavailableError(f"not connected to a chain node: {exc}") from exc
-
-
-class Coordinator:
+class Coordinator(CoordinatorEvents):
     """The FLB coordinator at ``address`` on the connected Ape network.
 
     ``start_block`` (the deployment block, from the deployment record) is where event readers
@@ -138,7 +109,7 @@ class Coordinator:
 
     @property
     def latest_global_model_cid(self) -> str:
-        return _cid_text(self.contract.latestGlobalModelCid())
+        return cid_text(self.contract.latestGlobalModelCid())
 
     @property
     def token(self) -> Any:
@@ -158,9 +129,9 @@ class Coordinator:
             submissions=int(info.submissions),
             metric=int(info.metricPpm) / PPM,
             epsilon=int(info.epsilonMicros) / PPM,
-            global_model_cid=_cid_text(info.globalModelCid),
-            report_cid=_cid_text(info.reportCid),
-            rewards_root=_hex(info.rewardsRoot),
+            global_model_cid=cid_text(info.globalModelCid),
+            report_cid=cid_text(info.reportCid),
+            rewards_root=hex_text(info.rewardsRoot),
             reveal_deadline=int(info.revealDeadline),
             pending_reveals=int(info.pendingReveals),
         )
@@ -175,9 +146,9 @@ class Coordinator:
             last_submitted_round=int(info.lastSubmittedRound),
             submissions=int(info.submissions),
             claimed=int(info.claimed),
-            dataset_commitment=_hex(info.datasetCommitment),
+            dataset_commitment=hex_text(info.datasetCommitment),
             committed_round=int(info.committedRound),
-            commitment=_hex(info.commitment),
+            commitment=hex_text(info.commitment),
         )
 
     def is_oracle(self, address: str) -> bool:
@@ -222,123 +193,21 @@ class Coordinator:
         """The dataset commitment ``register(manifest_digest)`` stores for ``client``."""
         return keccak(abi_encode(["address", "bytes32"], [to_checksum_address(client), manifest_digest]))
 
-    # --- pre-flight checks ----------------------------------------------------------------------
+    # --- pre-flight checks: each raises the ContractRuleError the contract would revert with ---
     def check_can_register(self, address: str, commitment: bytes) -> None:
-        if self.paused:
-            raise PreflightError("the coordinator is paused: registrations are stopped")
-        if len(commitment) != 32 or commitment == b"\x00" * 32:
-            raise PreflightError("the dataset commitment must be 32 non-zero bytes")
-        if self.client(address).registered:
-            raise PreflightError(f"{address} is already registered")
-        bound = self.bound_commitment(address, commitment)
-        owner = str(self.contract.ownerOfCommitment(bound))
-        if int(owner, 16) != 0:
-            raise PreflightError(f"dataset commitment {_hex(commitment)} is already registered by {owner}")
+        preflight.check_can_register(self, address, commitment)
 
     def check_can_commit(self, address: str, round_number: int, num_samples: int) -> None:
-        if self.paused:
-            raise PreflightError("the coordinator is paused: submissions are stopped")
-        current = self.current_round
-        if round_number != current:
-            raise PreflightError(f"round {round_number} is not open; the open round is {current}")
-        # NOTE: what the client did comes first: "you already submitted" says more than "closed".
-        client = self.client(address)
-        if not client.registered:
-            raise PreflightError(f"{client.address} is not registered; run `flb register` first")
-        if client.banned:
-            raise PreflightError(f"{client.address} is banned from submitting")
-        if client.last_submitted_round == round_number:
-            raise PreflightError(f"{client.address} already submitted an update in round {round_number}")
-        if client.committed_round == round_number:
-            raise PreflightError(f"{client.address} already committed an update in round {round_number}")
-        info = self.round(round_number)
-        if self.now() >= info.deadline:
-            raise PreflightError(
-                f"the commit phase of round {round_number} closed at {_describe_time(info.deadline)}; "
-                "wait for the oracle to open the next round"
-            )
-        if num_samples <= 0:
-            raise PreflightError(f"the sample count must be positive, got {num_samples}")
+        preflight.check_can_commit(self, address, round_number, num_samples)
 
     def check_can_reveal(self, address: str, pending: PendingReveal) -> None:
-        if self.paused:
-            raise PreflightError("the coordinator is paused: reveals are stopped")
-        current = self.current_round
-        if pending.round != current:
-            raise PreflightError(
-                f"round {pending.round} is not open (the open round is {current}); an unrevealed "
-                "commitment earns nothing"
-            )
-        info = self.round(pending.round)
-        now = self.now()
-        if now < info.deadline:
-            raise PreflightError(
-                f"round {pending.round} takes reveals from {_describe_time(info.deadline)} (when its "
-                "commit phase closes, earlier once every active client committed)"
-            )
-        if now >= info.reveal_deadline:
-            raise PreflightError(
-                f"the reveal window of round {pending.round} closed at {_describe_time(info.reveal_deadline)}"
-            )
-        client = self.client(address)
-        if client.banned:
-            raise PreflightError(f"{client.address} is banned from submitting")
-        if client.committed_round != pending.round:
-            raise PreflightError(f"{client.address} did not commit in round {pending.round}")
-        if client.last_submitted_round == pending.round:
-            raise PreflightError(f"{client.address} already revealed its update in round {pending.round}")
-        salt = bytes.fromhex(pending.salt.removeprefix("0x"))
-        recomputed = self.commitment_for(address, pending.round, pending.cid, pending.num_samples, salt)
-        if client.commitment != _hex(recomputed[:20]):
-            raise PreflightError(
-                f"this reveal does not match {client.address}'s commitment in round {pending.round}"
-            )
+        preflight.check_can_reveal(self, address, pending)
 
     def check_can_finalize(self, address: str, request: FinalizeRequest) -> None:
-        if not self.is_oracle(address):
-            raise PreflightError(f"{address} does not hold the oracle role")
-        current = self.current_round
-        if request.round < current:
-            raise PreflightError(f"round {request.round} is already finalized")
-        if request.round != current:
-            raise PreflightError(f"round {request.round} is not open; the open round is {current}")
-        if not self.round_is_due(request.round):
-            info = self.round(request.round)
-            raise PreflightError(
-                f"round {request.round} is not due: commits until {_describe_time(info.deadline)}, "
-                f"reveals until {_describe_time(info.reveal_deadline)}, {info.pending_reveals} "
-                "commitments not revealed yet"
-            )
-        if request.submission_count is not None:
-            actual = self.round(request.round).submissions
-            if request.submission_count != actual:
-                raise PreflightError(
-                    f"round {request.round} holds {actual} revealed updates, not the "
-                    f"{request.submission_count} aggregated: re-read the round"
-                )
-        if request.round_rewards > self.reward_per_round:
-            raise PreflightError(
-                f"round rewards {request.round_rewards} exceed the budget of {self.reward_per_round}"
-            )
-        funded, allocated, _ = self.reward_totals
-        if allocated + request.round_rewards > funded:
-            raise PreflightError(
-                f"the reward pool holds {funded - allocated} unallocated tokens, "
-                f"{request.round_rewards} needed; fund it first"
-            )
+        preflight.check_can_finalize(self, address, request)
 
     def check_can_claim(self, address: str, cumulative_amount: int, proof: Sequence[bytes]) -> None:
-        if self.paused:
-            raise PreflightError("the coordinator is paused: claims are stopped")
-        current = self.current_round
-        root = bytes.fromhex(self.round(current - 1).rewards_root[2:])
-        if not verify_proof(root, address, cumulative_amount, list(proof)):
-            raise PreflightError(
-                f"the proof for {cumulative_amount} does not match the rewards root of round {current - 1}"
-            )
-        claimed = self.client(address).claimed
-        if cumulative_amount <= claimed:
-            raise PreflightError(f"nothing to claim: {claimed} of {cumulative_amount} already paid")
+        preflight.check_can_claim(self, address, cumulative_amount, proof)
 
     # --- transactions ---------------------------------------------------------------------------
     def register(self, account: Any, commitment: bytes) -> Any:
@@ -363,8 +232,8 @@ class Coordinator:
             client=to_checksum_address(account.address),
             cid=cid,
             num_samples=num_samples,
-            salt=_hex(salt),
-            commitment=_hex(commitment),
+            salt=hex_text(salt),
+            commitment=hex_text(commitment),
         )
         with translate_reverts():
             receipt = self.contract.commitUpdate(round_number, commitment, sender=account)
@@ -439,102 +308,3 @@ class Coordinator:
     def unpause(self, account: Any) -> Any:
         with translate_reverts():
             return self.contract.unpause(sender=account)
-
-    # --- events ---------------------------------------------------------------------------------
-    def _logs(self, event: str, start_block: int, stop_block: int | None, **topics: Any) -> list[Any]:
-        from ape import chain
-
-        # NOTE: blocks.height reads 0 when the node is down; head.number raises instead.
-        start_block = max(start_block, self.start_block)
-        stop = chain.blocks.head.number if stop_block is None else stop_block
-        if stop < start_block:
-            return []
-        handler = getattr(self.contract, event)
-        search = {k: v for k, v in topics.items() if v is not None}
-        return list(handler.range(start_block, stop + 1, search_topics=search or None))
-
-    def updates(
-        self, round_number: int | None = None, start_block: int = 0, stop_block: int | None = None
-    ) -> list[UpdateRecord]:
-        """``UpdateSubmitted`` events, in chain order."""
-        return [
-            UpdateRecord(
-                round=int(log.round),
-                client=to_checksum_address(log.client),
-                cid=_cid_text(log.cid),
-                num_samples=int(log.numSamples),
-                block_number=int(log.block_number),
-                transaction_hash=str(log.transaction_hash),
-                log_index=int(log.log_index),
-            )
-            for log in self._logs("UpdateSubmitted", start_block, stop_block, round=round_number)
-        ]
-
-    def commits(
-        self, round_number: int | None = None, start_block: int = 0, stop_block: int | None = None
-    ) -> list[CommitRecord]:
-        """``UpdateCommitted`` events, in chain order."""
-        return [
-            CommitRecord(
-                round=int(log.round),
-                client=to_checksum_address(log.client),
-                commitment=_hex(log.commitment),
-                block_number=int(log.block_number),
-                log_index=int(log.log_index),
-            )
-            for log in self._logs("UpdateCommitted", start_block, stop_block, round=round_number)
-        ]
-
-    def registrations(self, start_block: int = 0, stop_block: int | None = None) -> list[RegistrationRecord]:
-        """``ClientRegistered`` events, in chain order."""
-        return [
-            RegistrationRecord(
-                client=to_checksum_address(log.client),
-                dataset_commitment=_hex(log.datasetCommitment),
-                round=int(log.round),
-                block_number=int(log.block_number),
-            )
-            for log in self._logs("ClientRegistered", start_block, stop_block)
-        ]
-
-    def finalizations(
-        self, round_number: int | None = None, start_block: int = 0, stop_block: int | None = None
-    ) -> list[FinalizedRecord]:
-        """``RoundFinalized`` events, in chain order."""
-        return [
-            FinalizedRecord(
-                round=int(log.round),
-                global_model_cid=_cid_text(log.globalModelCid),
-                report_cid=_cid_text(log.reportCid),
-                rewards_root=_hex(log.rewardsRoot),
-                round_rewards=int(log.roundRewards),
-                metric=int(log.metricPpm) / PPM,
-                epsilon=int(log.epsilonMicros) / PPM,
-                block_number=int(log.block_number),
-                transaction_hash=str(log.transaction_hash),
-            )
-            for log in self._logs("RoundFinalized", start_block, stop_block, round=round_number)
-        ]
-
-    def ban_changes(self, start_block: int = 0, stop_block: int | None = None) -> list[BanRecord]:
-        """``ClientBanStatusChanged`` events, in chain order."""
-        return [
-            BanRecord(
-                client=to_checksum_address(log.client),
-                banned=bool(log.banned),
-                block_number=int(log.block_number),
-            )
-            for log in self._logs("ClientBanStatusChanged", start_block, stop_block)
-        ]
-
-    def claims(self, start_block: int = 0, stop_block: int | None = None) -> list[ClaimRecord]:
-        """``RewardClaimed`` events, in chain order."""
-        return [
-            ClaimRecord(
-                client=to_checksum_address(log.client),
-                amount=int(log.amount),
-                cumulative_amount=int(log.cumulativeAmount),
-                block_number=int(log.block_number),
-            )
-            for log in self._logs("RewardClaimed", start_block, stop_block)
-        ]

@@ -8,7 +8,6 @@ twice on a chain where the recorded coordinator still exists.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from flb_dapp.atomic import atomic_write_text
 from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, abi_hash, contract_type
-from flb_dapp.chain.coordinator import Coordinator, translate_reverts
+from flb_dapp.chain.coordinator import Coordinator
+from flb_dapp.chain.reverts import translate_reverts
 from flb_dapp.exceptions import ChainError, ConfigError, DeploymentNotFoundError
 from flb_dapp.storage.cid import cid_to_bytes
 
@@ -44,12 +45,7 @@ class DeploymentRecord:
     reveal_duration: int = 0
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        os.replace(tmp, path)
-        return path
+        return atomic_write_text(path, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> DeploymentRecord:

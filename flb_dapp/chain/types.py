@@ -1,12 +1,25 @@
-"""Domain objects the chain SDK hands to its callers instead of raw tuples and logs."""
+"""Domain objects the chain SDK hands to its callers instead of raw tuples and logs, and the text
+forms of the raw values in them."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+from flb_dapp.storage.cid import cid_from_bytes
+
 PPM = 1_000_000
 UINT64_MAX = 2**64 - 1
+
+
+def hex_text(value: bytes) -> str:
+    """``0x``-hex of raw bytes (a ``bytes32`` or ``bytes20`` the contract returned)."""
+    return "0x" + bytes(value).hex()
+
+
+def cid_text(raw: bytes) -> str:
+    """A binary CID the contract stores, as text (base32 CIDv1); '' for an unset one."""
+    return cid_from_bytes(bytes(raw)) if raw else ""
 
 
 @dataclass(frozen=True)

@@ -7,28 +7,19 @@ reads it from a hidden prompt, or from the first line of stdin when stdin is not
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from flb_dapp.cli.context import CLIContext, json_option, pass_cli
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import json_option, password_file_option
 from flb_dapp.exceptions import WalletError
 
 _FOLDER_NOTE = "Keystores live in Ape's data folder: $APE_DATA_FOLDER/accounts (default ~/.ape/accounts)."
 
 
-def _password_file_option(f: click.decorators.FC) -> click.decorators.FC:
-    def remember(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-        if value:
-            ctx.ensure_object(CLIContext).password_file = str(value)
-
-    return click.option(
-        "--password-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        expose_value=False,
-        callback=remember,
-        help="File whose first line is the new password (else $FLB_PASSWORD, else typed twice).",
-    )(f)
+_new_password_file_option = password_file_option(
+    "File whose first line is the new password (else $FLB_PASSWORD, else typed twice)."
+)
 
 
 @click.group("account", help=f"Create, import and list encrypted accounts.\n\n{_FOLDER_NOTE}")
@@ -38,7 +29,7 @@ def account() -> None:
 
 @account.command("new")
 @click.argument("alias")
-@_password_file_option
+@_new_password_file_option
 @click.option(
     "--show-mnemonic", is_flag=True, help="Print the new account's recovery phrase (on stderr) to write down."
 )
@@ -64,7 +55,7 @@ def new(cli: CLIContext, alias: str, show_mnemonic: bool) -> None:
 
 @account.command("import")
 @click.argument("alias")
-@_password_file_option
+@_new_password_file_option
 @click.option(
     "--mnemonic", "use_mnemonic", is_flag=True, help="Read a recovery phrase instead of a private key."
 )

@@ -6,15 +6,12 @@ validates the adapter (format, shapes, finite values). Errors name the CID and s
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from flb_dapp import atomic
 from flb_dapp.exceptions import (
     AdapterMismatchError,
     AdapterValidationError,
@@ -91,23 +88,6 @@ def read_adapter_file(path: Path) -> Adapter:
         raise AdapterValidationError(f"{path} is not a valid FLB adapter: {exc}") from exc
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` all or nothing: temp file beside it, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def check_writable_folder(dest: Path, force: bool) -> None:
     """Refuse to replace a non-empty folder unless --force (before any slow work starts)."""
     if dest.exists() and not dest.is_dir():
@@ -118,19 +98,8 @@ def check_writable_folder(dest: Path, force: bool) -> None:
 
 @contextmanager
 def atomic_folder(dest: Path, force: bool = False) -> Iterator[Path]:
-    """Yield a temp folder beside ``dest``; on success it replaces ``dest``, on failure it goes away."""
+    """Yield a temp folder beside ``dest``; on success it replaces ``dest``, on failure it goes away.
+    An occupied ``dest`` is refused unless ``force``."""
     check_writable_folder(dest, force)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
-    try:
-        yield tmp
-        old = None
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            os.replace(dest, old)
-        os.replace(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic.atomic_folder(dest) as staged:
+        yield staged

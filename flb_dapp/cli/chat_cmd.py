@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from flb_dapp.cli.context import CLIContext, pass_cli, store_option
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import device_option, store_option
 
 _EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
 
@@ -54,13 +55,7 @@ def _adapter(cli: CLIContext, cid: str | None, adapter_path: Path | None, base_o
     show_default=True,
     help="Longest answer, in tokens (greedy decoding).",
 )
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
-    default="cpu",
-    show_default=True,
-    help="Where to run the model.",
-)
+@device_option("Where to run the model.", default="cpu")
 @store_option
 @pass_cli
 def chat(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from flb_dapp.cli.context import CLIContext, json_option, pass_cli, signer_options, store_option
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import json_option, signer_options, store_option
 from flb_dapp.cli.output import format_units
 
 

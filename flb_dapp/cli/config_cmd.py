@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from flb_dapp.cli.context import CLIContext, json_option, pass_cli
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import json_option
 
 
 @click.group("config")

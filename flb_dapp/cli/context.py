@@ -1,7 +1,8 @@
 """State shared by the `flb` group and its commands: settings, output mode, account and password.
 
 The group's options (``--config``, ``--network``, ``--json``, ``--verbose``, ``--quiet``) land in a
-:class:`CLIContext`; a command's own options (``--account``, ``--store`` ...) are overrides on top.
+:class:`CLIContext`; a command's own options (``--account``, ``--store`` ...: see
+:mod:`flb_dapp.cli.options`) are overrides on top.
 Settings are read only when a command first needs them, so ``flb account list`` works even
 without a valid flb.yaml. Nothing heavy (Ape, torch) is imported here.
 """
@@ -10,17 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from flb_dapp.cli.output import Output
 from flb_dapp.exceptions import WalletError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -112,72 +109,3 @@ class CLIContext:
 
 
 pass_cli = click.make_pass_decorator(CLIContext, ensure=True)
-
-
-# --- options shared by several commands -------------------------------------------------------------
-def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.ensure_object(CLIContext).json_mode = True
-
-
-def json_option(f: F) -> F:
-    """``--json`` on a command (same as ``flb --json COMMAND``)."""
-    return click.option(
-        "--json",
-        "json_flag",
-        is_flag=True,
-        expose_value=False,
-        callback=_set_json,
-        is_eager=True,
-        help="Print the result as one JSON document on stdout.",
-    )(f)
-
-
-def _set_account(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        ctx.ensure_object(CLIContext).use(account=value)
-
-
-def _set_password_file(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    if value:
-        ctx.ensure_object(CLIContext).password_file = str(value)
-
-
-def account_option(f: F) -> F:
-    """``--account`` (who is acting; no password needed)."""
-    return click.option(
-        "--account",
-        "-a",
-        metavar="ALIAS",
-        expose_value=False,
-        callback=_set_account,
-        help="Ape account alias (or test:N on a dev chain); default: `account` in flb.yaml.",
-    )(f)
-
-
-def signer_options(f: F) -> F:
-    """``--account`` and ``--password-file`` for commands that sign."""
-    f = click.option(
-        "--password-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        expose_value=False,
-        callback=_set_password_file,
-        help="File whose first line unlocks the account (else $FLB_PASSWORD, else a hidden prompt).",
-    )(f)
-    return account_option(f)
-
-
-def _set_store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        ctx.ensure_object(CLIContext).use(store=value)
-
-
-def store_option(f: F) -> F:
-    """``--store``: a local folder or an IPFS (Kubo RPC) URL."""
-    return click.option(
-        "--store",
-        metavar="PATH_OR_URL",
-        expose_value=False,
-        callback=_set_store,
-        help="Content store: a folder or an IPFS node's RPC URL (default: `store` in flb.yaml).",
-    )(f)

@@ -7,13 +7,17 @@ from pathlib import Path
 
 import click
 
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.simulate_cmd import ape_logging, verbose_option
+
+DEFAULT_FOLDER = Path(".flb/devnet")
 FOLDER = click.option(
     "--dir",
     "folder",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".flb/devnet"),
+    default=DEFAULT_FOLDER,
     show_default=True,
-    help="Folder for logs, pid files and state.",
+    help="Folder for logs, pid files and state (relative: to the current directory).",
 )
 
 
@@ -30,7 +34,10 @@ def devnet() -> None:
 @click.option("--api-port", type=int, default=None, help="Port of the REST API (default: a free one).")
 @click.option("--no-ipfs", is_flag=True, help="Use a local store folder instead of the IPFS node.")
 @click.option("--json", "as_json", is_flag=True, help="Print the devnet's URLs and commands as JSON.")
+@verbose_option
+@pass_cli
 def up(
+    cli: CLIContext,
     folder: Path,
     round_duration: int,
     clients: int,
@@ -43,14 +50,16 @@ def up(
     from flb_dapp import devnet as net
 
     try:
-        info = net.up(
-            folder,
-            round_duration=round_duration,
-            clients=clients,
-            steps=steps,
-            api_port=api_port,
-            use_ipfs=not no_ipfs,
-        )
+        # NOTE: deploying logs each transaction through Ape; the summary below is what users need.
+        with ape_logging(cli.verbose):
+            info = net.up(
+                folder,
+                round_duration=round_duration,
+                clients=clients,
+                steps=steps,
+                api_port=api_port,
+                use_ipfs=not no_ipfs,
+            )
     except BaseException:
         net.Devnet(folder).down()
         raise
@@ -61,11 +70,17 @@ def up(
     for name, url in info["urls"].items():
         click.echo(f"  {name:<7} {url}")
     click.echo(f"  contract {info['contract']}")
-    click.echo(f"  config  {info['config']}   (operator tokens in {folder / 'tokens.env'})")
-    click.echo("\nEach client, in its own terminal:")
-    for command in info["clients"]:
-        click.echo(f"  {command}")
-    click.echo(f"\nDashboard: {info['urls']['api']}/   Stop everything: flb devnet down --dir {folder}")
+    click.echo(f"  config  {info['config']}   (operator tokens in {Path(info['folder']) / 'tokens.env'})")
+    # NOTE: every client registers before any participates: the commit phase closes once every
+    # registered client has committed, so a client alone when it commits has the round to itself.
+    click.echo("\nRegister every client, then let each participate (run participate again to reveal):")
+    for client in info["clients"]:
+        click.echo(f"  {client['register']}")
+    for client in info["clients"]:
+        click.echo(f"  {client['participate']}")
+    where = "" if folder == DEFAULT_FOLDER else f" --dir {folder}"
+    stop = f"{net.flb_executable()} devnet down{where}"
+    click.echo(f"\nDashboard: {info['urls']['api']}/   Stop everything: {stop}")
 
 
 @devnet.command("status")

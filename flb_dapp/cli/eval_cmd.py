@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from flb_dapp.cli.context import CLIContext, json_option, pass_cli, store_option
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import device_option, json_option, quantization_option, store_option
 from flb_dapp.exceptions import EvaluationError
 
 RECORD_FIELDS = (
@@ -121,14 +122,8 @@ def append_record(path: Path, row: dict[str, Any]) -> None:
     help="Few-shot pool (default: the dataset's validation split).",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N selected questions.")
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
-    default="cpu",
-    show_default=True,
-    help="Where to run the model.",
-)
-@click.option("--quantization", type=click.Choice(["4bit", "8bit"]), help="Load the model quantized.")
+@device_option("Where to run the model.", default="cpu")
+@quantization_option("Load the model quantized.")
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
@@ -172,7 +167,8 @@ def evaluate(
 ) -> None:
     """Multiple-choice accuracy by the log-likelihood of the option letters, overall and per
     category; results saved as JSON and appended to a CSV record."""
-    from flb_dapp.cli.artifacts import fetch_adapter, open_store, read_adapter_file, write_atomic
+    from flb_dapp.atomic import atomic_write_text
+    from flb_dapp.cli.artifacts import fetch_adapter, open_store, read_adapter_file
     from flb_dapp.cli.models import resolve_model
     from flb_dapp.evaluation.multiple_choice import Evaluator
 
@@ -216,7 +212,7 @@ def evaluate(
         "seconds": round(seconds, 3),
         **result.to_dict(),
     }
-    write_atomic(target, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_text(target, json.dumps(document, indent=2, sort_keys=True) + "\n")
     append_record(
         record_file,
         {

@@ -15,18 +15,20 @@ from typing import Any
 
 import click
 
-from flb_dapp.cli.context import CLIContext, json_option, pass_cli, signer_options, store_option
-from flb_dapp.cli.submit_cmd import upload_option
-from flb_dapp.cli.training import train_options
-from flb_dapp.exceptions import PreflightError
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import (
+    data_option,
+    json_option,
+    signer_options,
+    store_option,
+    train_options,
+    upload_option,
+)
+from flb_dapp.exceptions import CoordinatorNotRegistered
 
 
 @click.command("participate")
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    help="Training data: a file or a folder (default: `data` in flb.yaml).",
-)
+@data_option("Training data: a file or a folder (default: `data` in flb.yaml).")
 @train_options
 @signer_options
 @store_option
@@ -40,11 +42,10 @@ def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
     Run it from cron (every few minutes, so a reveal lands within the reveal window): it does
     nothing (exit 0) once you have revealed in the open round.
     """
-    from flb_dapp.cli.artifacts import write_atomic
     from flb_dapp.cli.session import chain_session, check_gas_funds
     from flb_dapp.cli.submission import reveal_saved, submit_adapter
     from flb_dapp.cli.train_cmd import RoundStart, train_update
-    from flb_dapp.cli.training import data_path, default_update_path
+    from flb_dapp.cli.training import data_path, default_update_path, save_update
     from flb_dapp.dataset import data_files
     from flb_dapp.lora.codec import decode_adapter
     from flb_dapp.wallet import account_address, unlock_account
@@ -60,7 +61,9 @@ def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
         current = sdk.current_round
         client = sdk.client(address)
         if not client.registered:
-            raise PreflightError(f"{address} is not registered; run `flb register --data PATH` first")
+            raise CoordinatorNotRegistered(
+                f"{address} is not registered; run `flb register --data PATH` first", client=address
+            )
         phase = sdk.round_phase(current)
         if client.committed_round == current and client.last_submitted_round != current and phase == "reveal":
             pending, transaction = reveal_saved(
@@ -79,7 +82,7 @@ def participate(cli: CLIContext, data: Path | None, **kwargs: Any) -> None:
     # Unlock before training: a wrong password should cost seconds, not a training run.
     account = unlock_account(name, cli.password(name))
     result, encoded = train_update(cli, start, address, kwargs, path)
-    saved = write_atomic(default_update_path(settings, start.round, address), encoded)
+    saved = save_update(default_update_path(settings, start.round, address), encoded)
     out.note(f"Saved the update to {saved}")
     with chain_session(settings, cli.verbose) as session:
         done = submit_adapter(out, settings, session, account, decode_adapter(encoded), encoded)

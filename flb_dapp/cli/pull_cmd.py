@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from flb_dapp.cli.context import CLIContext, json_option, pass_cli, store_option
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import json_option, store_option
 from flb_dapp.exceptions import PreflightError
 
 

@@ -6,19 +6,15 @@ from pathlib import Path
 
 import click
 
-from flb_dapp.cli.context import CLIContext, json_option, pass_cli, signer_options
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import data_option, json_option, signer_options
 from flb_dapp.cli.training import data_path
 
 BAR_FROM_BYTES = 64 << 20  # smaller data hashes in well under a second: no bar
 
 
 @click.command("register")
-@click.option(
-    "--data",
-    "data",
-    type=click.Path(path_type=Path),
-    help="Your training data: a file or a folder (default: `data` in flb.yaml).",
-)
+@data_option("Your training data: a file or a folder (default: `data` in flb.yaml).")
 @click.option("--dry-run", is_flag=True, help="Compute and show the commitment; send nothing.")
 @signer_options
 @json_option

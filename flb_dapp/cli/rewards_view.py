@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import to_checksum_address
-
 from flb_dapp.cli.artifacts import fetch_verified
+from flb_dapp.report import MAX_REPORT_BYTES, RoundReport, parse_report
 
 
 @dataclass(frozen=True)
@@ -20,38 +19,22 @@ class LatestReport:
 
     round: int
     cid: str
-    report: dict[str, Any] | None = None
+    report: RoundReport | None = None
     error: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def earned(self, address: str) -> int:
         """Cumulative rewards of ``address`` over every round so far (0 if absent)."""
-        if not self.report:
-            return 0
-        cumulative = self.report["rewards"].get("cumulative", {})
-        return int(_lookup(cumulative, address) or 0)
+        return self.report.rewards.cumulative_of(address) if self.report else 0
 
     def proof(self, address: str) -> list[bytes]:
-        if not self.report:
-            return []
-        proofs = self.report["rewards"].get("proofs", {})
-        return [bytes.fromhex(p[2:] if p.startswith("0x") else p) for p in _lookup(proofs, address) or []]
-
-
-def _lookup(mapping: dict[str, Any], address: str) -> Any:
-    # NOTE: reports key clients by checksum address; be lenient about case anyway.
-    wanted = to_checksum_address(address)
-    for key, value in mapping.items():
-        if to_checksum_address(key) == wanted:
-            return value
-    return None
+        proof = self.report.rewards.proof_of(address) if self.report else []
+        return [bytes.fromhex(p[2:] if p.startswith("0x") else p) for p in proof]
 
 
 def latest_report(coordinator: Any, store: Any, strict: bool = True) -> LatestReport | None:
     """Fetch and parse the latest report. ``strict=False`` records a failure instead of raising
     (``flb status`` still shows the chain's view when the store is down)."""
-    from flb_dapp.report import MAX_REPORT_BYTES, parse_report
-
     last = coordinator.current_round - 1
     if last < 1:
         return None
@@ -62,4 +45,4 @@ def latest_report(coordinator: Any, store: Any, strict: bool = True) -> LatestRe
         if strict:
             raise
         return LatestReport(round=last, cid=cid, error=str(exc))
-    return LatestReport(round=last, cid=cid, report=report, metrics=dict(report.get("metrics", {})))
+    return LatestReport(round=last, cid=cid, report=report, metrics=report.metrics.model_dump())

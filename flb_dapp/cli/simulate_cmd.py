@@ -3,12 +3,55 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from flb_dapp.cli.context import CLIContext, pass_cli
+
 STRATEGY_NAMES = ["fedavg", "median", "trimmed-mean", "multi-krum"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(CLIContext).verbose = True
+
+
+def verbose_option(f: F) -> F:
+    """``-v/--verbose`` after a command that starts a whole system: the same as ``flb -v COMMAND``
+    (so `flb simulate ... -v` works where users add it, at the end)."""
+    return click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_verbose,
+        is_eager=True,
+        help="Also show Ape's log: every transaction sent and confirmed.",
+    )(f)
+
+
+@contextmanager
+def ape_logging(verbose: bool) -> Iterator[None]:
+    """Ape's log at INFO with ``verbose``, else errors only, for the duration of the block.
+
+    Ape logs every transaction it submits and confirms, and every deployment, at INFO/SUCCESS: a
+    run of many rounds would bury its own table under them. Unlike Ape's ``logger.at_level``, the
+    previous level comes back even when the block raises (in-process callers keep their setup).
+    """
+    from ape.logging import logger
+
+    previous = logger.level
+    logger.set_level(logging.INFO if verbose else logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.set_level(previous)
 
 
 def strategy_spec(
@@ -74,7 +117,10 @@ def strategy_spec(
     help="Ape's embedded chain, or a dev node's RPC URI (anvil) to keep the chain after the run.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+@verbose_option
+@pass_cli
 def simulate(
+    cli: CLIContext,
     clients: int,
     rounds: int,
     model: str,
@@ -95,7 +141,7 @@ def simulate(
 
     from flb_dapp.chain.deployment import TOKEN_DECIMALS
     from flb_dapp.chain.network import connect
-    from flb_dapp.simulation import RoundRow, SimulationConfig, run_simulation
+    from flb_dapp.cli.simulation import RoundRow, SimulationConfig, run_simulation
 
     if clients < 1 or rounds < 1:
         raise click.BadParameter("--clients and --rounds must be at least 1")
@@ -139,7 +185,7 @@ def simulate(
 
     where = "Ape's embedded chain" if network == "ethereum:local:test" else network
     console.print(f"deploying on {where}; run folder {out}", soft_wrap=True)
-    with connect(network):
+    with ape_logging(cli.verbose), connect(network):
         summary = run_simulation(config, on_round=show)
     if as_json:
         click.echo(json.dumps(summary, indent=2))

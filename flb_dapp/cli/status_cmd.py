@@ -22,7 +22,8 @@ from typing import Any
 
 import click
 
-from flb_dapp.cli.context import CLIContext, account_option, json_option, pass_cli, store_option
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import account_option, json_option, store_option
 from flb_dapp.cli.output import Output, format_units
 
 

@@ -12,7 +12,6 @@ update until then.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from eth_utils import to_checksum_address
 from flb_dapp.chain.types import PendingReveal
 from flb_dapp.cli.output import Output
 from flb_dapp.cli.session import ChainSession, check_gas_funds, send
-from flb_dapp.exceptions import AdapterMismatchError, PreflightError
+from flb_dapp.exceptions import AdapterMismatchError, CoordinatorInvalidSampleCount, PreflightError
 from flb_dapp.lora.adapter import Adapter
 
 
@@ -46,13 +45,11 @@ def pending_reveal_path(settings: Any, round_number: int, address: str) -> Path:
 
 
 def save_pending_reveal(settings: Any, pending: PendingReveal) -> Path:
-    from flb_dapp.cli.artifacts import write_atomic
+    from flb_dapp.atomic import OWNER_ONLY, atomic_write_text
 
     path = pending_reveal_path(settings, pending.round, pending.client)
     # NOTE: until the reveal, the CID and salt are what the commitment hides: owner-only.
-    saved = write_atomic(path, json.dumps(pending.to_dict(), indent=2).encode() + b"\n")
-    os.chmod(saved, 0o600)
-    return saved
+    return atomic_write_text(path, json.dumps(pending.to_dict(), indent=2) + "\n", mode=OWNER_ONLY)
 
 
 def load_pending_reveal(settings: Any, round_number: int, address: str) -> PendingReveal:
@@ -113,7 +110,10 @@ def check_adapter(adapter: Adapter, address: str, round_number: int, global_base
             f"this adapter is for base model {meta.base_model!r}; the federation trains {global_base_model!r}"
         )
     if meta.num_samples <= 0:
-        raise PreflightError("this adapter records no training samples; the contract needs a positive count")
+        raise CoordinatorInvalidSampleCount(
+            "this adapter records no training samples; the contract needs a positive count",
+            num_samples=meta.num_samples,
+        )
 
 
 def store_update(

@@ -6,22 +6,9 @@ from pathlib import Path
 
 import click
 
-from flb_dapp.cli.context import CLIContext, json_option, pass_cli, signer_options, store_option
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import json_option, signer_options, store_option, upload_option
 from flb_dapp.exceptions import ConfigError
-
-
-def upload_option(f: click.decorators.FC) -> click.decorators.FC:
-    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-        if value:
-            ctx.ensure_object(CLIContext).use(upload_grpc=value)
-
-    return click.option(
-        "--upload-grpc",
-        metavar="HOST:PORT",
-        expose_value=False,
-        callback=remember,
-        help="Upload through the oracle's gRPC service instead of the store (for clients without IPFS).",
-    )(f)
 
 
 @click.command("submit")

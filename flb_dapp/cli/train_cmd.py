@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from flb_dapp.cli.context import CLIContext, account_option, json_option, pass_cli, store_option
-from flb_dapp.cli.training import train_options
+from flb_dapp.cli.context import CLIContext, pass_cli
+from flb_dapp.cli.options import account_option, data_option, json_option, store_option, train_options
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,7 @@ def train_update(
 
 
 @click.command("train")
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    help="Training data: an MMLU-Pro-schema .json/.jsonl/.parquet file or a folder of them.",
-)
+@data_option("Training data: an MMLU-Pro-schema .json/.jsonl/.parquet file or a folder of them.")
 @click.option(
     "--out",
     "-o",
@@ -91,8 +87,7 @@ def train(
 ) -> None:
     """Fine-tune the current global adapter on your local data, with a progress bar, and save the
     trained adapter (safetensors) atomically. `flb submit` then publishes it."""
-    from flb_dapp.cli.artifacts import write_atomic
-    from flb_dapp.cli.training import data_path, default_update_path
+    from flb_dapp.cli.training import data_path, default_update_path, save_update
     from flb_dapp.storage.cid import cid_of_bytes
     from flb_dapp.wallet import account_address
 
@@ -112,7 +107,7 @@ def train(
             out.warn(f"round {start.round} is closed; this update can only be submitted if it reopens")
     result, encoded = train_update(cli, start, address, kwargs, path)
     target = out_path or default_update_path(settings, start.round, address)
-    write_atomic(target, encoded)
+    save_update(target, encoded)
     metrics = {k: round(float(v), 6) for k, v in result.metrics.items()}
     out.success(f"Saved the round {start.round} update to {target}")
     data_out = {

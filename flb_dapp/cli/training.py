@@ -1,28 +1,27 @@
-"""Local training for `flb train` and `flb participate`: options, data loading, the progress bar.
+"""Local training for `flb train` and `flb participate`: their options' values, data loading, the
+progress bar.
 
 The task in flb.yaml fixes the defaults (model, steps, learning rate, batch size, LoRA shape); the
-options here override what a client may choose for itself (device, quantization, steps, local DP).
+command line (:func:`flb_dapp.cli.options.train_options`) overrides what a client may choose for
+itself (device, quantization, steps, local DP).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import click
+from typing import Any
 
 from flb_dapp.cli.output import Output
 from flb_dapp.exceptions import ConfigError, DataNotFoundError
 
-F = TypeVar("F", bound=Callable[..., Any])
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """What the command line may change about local training (None: the task's value)."""
+    """What the command line may change about local training (None: the task's value); one field
+    per option of :func:`flb_dapp.cli.options.train_options`."""
 
     model: str | None = None
     device: str | None = None
@@ -36,63 +35,6 @@ class TrainOptions:
     dp_epsilon: float | None = None
     dp_delta: float = 1e-5
     dp_clip: float | None = None
-
-
-def train_options(f: F) -> F:
-    """The training options, shared by `flb train` and `flb participate`."""
-    options = [
-        click.option(
-            "--model",
-            metavar="PATH_OR_ID",
-            help="Base model to load instead of the task's (a local copy of the same model).",
-        ),
-        click.option(
-            "--device",
-            type=click.Choice(["auto", "cpu", "cuda", "mps"]),
-            help="Where to train (default cpu; auto picks cuda, then mps, then cpu).",
-        ),
-        click.option(
-            "--quantization",
-            type=click.Choice(["4bit", "8bit"]),
-            help="Load the frozen base model quantized with bitsandbytes (QLoRA).",
-        ),
-        click.option("--steps", type=click.IntRange(min=0), help="Optimizer steps (default: the task's)."),
-        click.option("--learning-rate", type=float, help="Learning rate (default: the task's)."),
-        click.option(
-            "--batch-size", type=click.IntRange(min=1), help="Examples per step (default: the task's)."
-        ),
-        click.option("--seed", type=int, help="Training seed (data order, dropout); default 0."),
-        click.option(
-            "--threads",
-            type=click.IntRange(min=1),
-            help="CPU threads for torch (tiny models train fastest on 1).",
-        ),
-        click.option(
-            "--local-dp",
-            type=click.Choice(["update", "dp-sgd"]),
-            help="Local differential privacy: clip+noise the update, or DP-SGD (Opacus).",
-        ),
-        click.option(
-            "--dp-epsilon",
-            type=click.FloatRange(min=0, min_open=True),
-            help="Privacy budget epsilon of this round's release (needs --local-dp).",
-        ),
-        click.option(
-            "--dp-delta",
-            type=click.FloatRange(0, 1, min_open=True, max_open=True),
-            default=1e-5,
-            show_default=True,
-            help="Privacy parameter delta (needs --local-dp).",
-        ),
-        click.option(
-            "--dp-clip",
-            type=click.FloatRange(min=0, min_open=True),
-            help="L2 clip norm: of the whole update (update) or per example (dp-sgd).",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
 
 
 def options_from(kwargs: dict[str, Any]) -> TrainOptions:
@@ -181,6 +123,14 @@ def run_training(
         )
         bar.update(config.steps, config.steps)
     return result
+
+
+def save_update(path: Path, encoded: bytes) -> Path:
+    """Write a trained adapter where `flb submit` finds it, all or nothing."""
+    from flb_dapp.atomic import OWNER_ONLY, atomic_write_bytes
+
+    # NOTE: owner-only: until the reveal, the update's bytes (its CID) are what the commitment hides.
+    return atomic_write_bytes(path, encoded, mode=OWNER_ONLY)
 
 
 def default_update_path(settings: Any, round_number: int, address: str) -> Path:

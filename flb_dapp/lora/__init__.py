@@ -2,7 +2,7 @@
 
 from flb_dapp.lora.adapter import ADAPTER_FORMAT, Adapter, AdapterMetadata
 from flb_dapp.lora.codec import AdapterLimits, decode_adapter, encode_adapter
-from flb_dapp.lora.peft_io import export_peft, import_peft
+from flb_dapp.lora.peft_folder import export_peft, import_peft
 
 __all__ = [
     "ADAPTER_FORMAT",

@@ -7,18 +7,14 @@ whatever a store hands back as authentic, whoever runs the store.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from flb_dapp.atomic import PathLike, atomic_writer
 from flb_dapp.exceptions import CidMismatchError, ContentTooLargeError
 from flb_dapp.storage.cid import Cid, UnixFSHasher, parse_cid
-
-PathLike = str | os.PathLike[str]
 
 
 class ContentStore(ABC):
@@ -86,50 +82,24 @@ def collect_verified(cid: str, pieces: Iterable[bytes | memoryview], max_size: i
 def write_verified(
     cid: str, pieces: Iterable[bytes | memoryview], dest_path: PathLike, max_size: int | None
 ) -> Path:
-    """Stream ``pieces`` into a temp file beside ``dest_path``, verify, fsync, then rename over it.
+    """Stream ``pieces`` into ``dest_path`` all or nothing, checking the size limit and the CID.
 
-    On any failure the temp file is removed and ``dest_path`` is left as it was: a reader never
-    sees a partial or unverified file there.
+    Content that is too large or does not hash to ``cid`` never reaches ``dest_path``: a reader
+    never sees a partial or unverified file there (see :mod:`flb_dapp.atomic`).
     """
     expected = parse_cid(cid)
-    dest = Path(dest_path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     hasher = UnixFSHasher(expected.version)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        written = 0
-        with os.fdopen(fd, "wb") as out:
-            for piece in pieces:
-                written += len(piece)
-                check_size(cid, written, max_size)
-                hasher.update(piece)
-                out.write(piece)
-            out.flush()
-            os.fsync(out.fileno())
+    written = 0
+    with atomic_writer(dest_path) as out:
+        for piece in pieces:
+            written += len(piece)
+            check_size(cid, written, max_size)
+            hasher.update(piece)
+            out.write(piece)
         _check_cid(expected, hasher.finalize(), written)
-        os.replace(tmp_name, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    fsync_dir(dest.parent)
-    return dest
+    return Path(dest_path)
 
 
 def _check_cid(expected: Cid, actual: Cid, size: int) -> None:
     if actual != expected:
         raise CidMismatchError(f"content of {size} bytes hashes to {actual}, not to the requested {expected}")
-
-
-def fsync_dir(path: PathLike) -> None:
-    """fsync a directory so a rename into it survives a crash (a no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

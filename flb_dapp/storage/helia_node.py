@@ -9,40 +9,25 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import shutil
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 from flb_dapp.exceptions import StoreUnavailableError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NODE_SCRIPT = REPO_ROOT / "tools" / "ipfs-node.mjs"
-
-
-def helia_available() -> str | None:
-    """None when the node can start here, else the reason it cannot."""
-    if shutil.which("node") is None:
-        return "Node.js (`node`) is not on PATH"
-    if not NODE_SCRIPT.is_file():
-        return f"{NODE_SCRIPT} is missing (not a source checkout)"
-    if not (REPO_ROOT / "node_modules" / "helia").is_dir():
-        return "node_modules/helia is missing: run `npm ci` in the repository root"
-    return None
+from flb_dapp.node_tools import REPO_ROOT, helia_missing, ipfs_node_command
 
 
 class HeliaNode:
     """A running ``tools/ipfs-node.mjs``; ``url`` is its RPC address (``http://127.0.0.1:PORT``)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 60.0) -> None:
-        reason = helia_available()
+        reason = helia_missing()
         if reason is not None:
             raise StoreUnavailableError(f"cannot start the Helia IPFS node: {reason}")
         # NOTE: stderr goes to a file, not a pipe nobody reads, so a chatty node never blocks.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the node
         self.process = subprocess.Popen(
-            ["node", str(NODE_SCRIPT), "--host", host, "--port", str(port), "--exit-with-stdin"],
+            ipfs_node_command(host, port, exit_with_stdin=True),
             cwd=REPO_ROOT,
             stdin=subprocess.PIPE,  # the node exits when this closes, even if we are killed
             stdout=subprocess.PIPE,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +18,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from flb_dapp.atomic import atomic_writer
 from flb_dapp.exceptions import (
     CarFormatError,
     CidMismatchError,
@@ -280,25 +279,15 @@ class KuboStore(ContentStore):
 
     # -- CAR ------------------------------------------------------------------------------------------
     def export_car(self, cid: str, dest_path: PathLike) -> Path:
-        dest = Path(dest_path)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "w+b") as out:
-                with self._call("dag/export", {"arg": normalize_cid(cid)}) as response:
-                    for piece in response.iter_bytes(CHUNK_SIZE):
-                        out.write(piece)
-                out.flush()
-                os.fsync(out.fileno())
-                out.seek(0)
-                index = car.index_car(out)  # every block hash checked before the file is kept
-                if [str(root) for root in index.roots] != [normalize_cid(cid)]:
-                    raise CarFormatError(f"IPFS node exported a CAR for {index.roots}, not for {cid}")
-            os.replace(tmp_name, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-        return dest
+        with atomic_writer(dest_path) as out:
+            with self._call("dag/export", {"arg": normalize_cid(cid)}) as response:
+                for piece in response.iter_bytes(CHUNK_SIZE):
+                    out.write(piece)
+            out.seek(0)
+            index = car.index_car(out)  # every block hash checked before the file is kept
+            if [str(root) for root in index.roots] != [normalize_cid(cid)]:
+                raise CarFormatError(f"IPFS node exported a CAR for {index.roots}, not for {cid}")
+        return Path(dest_path)
 
     def import_car(self, src: PathLike | BinaryIO, max_size: int | None = None) -> list[str]:
         # NOTE: the CAR is checked here first (every block hash, the size) so a bad file is

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from flb_dapp.atomic import atomic_writer, publish, staged_file
 from flb_dapp.exceptions import CidMismatchError, ContentNotFoundError, UnsupportedLayoutError
 from flb_dapp.storage import car
-from flb_dapp.storage.base import ContentStore, PathLike, check_size, fsync_dir, write_verified
+from flb_dapp.storage.base import ContentStore, PathLike, check_size, write_verified
 from flb_dapp.storage.cid import Cid, UnixFSHasher, cid_of_bytes, parse_cid, read_chunks
 
 _STALE_TMP_SECONDS = 3600.0
@@ -64,31 +64,19 @@ class LocalStore(ContentStore):
         if final.exists():
             tmp_path.unlink()
             return cid
-        final.parent.mkdir(exist_ok=True)
-        os.replace(tmp_path, final)
-        fsync_dir(final.parent)
+        publish(tmp_path, final)
         return cid
 
-    def _new_tmp(self) -> tuple[int, Path]:
-        fd, name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
-        return fd, Path(name)
-
     # -- writing --------------------------------------------------------------------------------------
+    # NOTE: objects are staged in tmp/, not beside their final path: the name (the CID) is known
+    # only once every byte went through the hasher.
     def put_bytes(self, data: bytes) -> str:
         cid = cid_of_bytes(data)
         if self.path_of(cid).exists():
             return cid
-        fd, tmp_path = self._new_tmp()
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            return self._commit(tmp_path, cid)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp_path.unlink()
-            raise
+        with staged_file(self._tmp) as (out, tmp_path):
+            out.write(data)
+        return self._commit(tmp_path, cid)
 
     def put_file(self, path: PathLike) -> str:
         with open(path, "rb") as src:
@@ -100,19 +88,12 @@ class LocalStore(ContentStore):
 
     def _write_pieces(self, pieces: Iterable[bytes | memoryview]) -> str:
         hasher = UnixFSHasher(1)
-        fd, tmp_path = self._new_tmp()
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for piece in pieces:
-                    hasher.update(piece)
-                    out.write(piece)
-                out.flush()
-                os.fsync(out.fileno())
-            return self._commit(tmp_path, hasher.finalize().encode())
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp_path.unlink()
-            raise
+        with staged_file(self._tmp) as (out, tmp_path):
+            for piece in pieces:
+                hasher.update(piece)
+                out.write(piece)
+            cid = hasher.finalize().encode()
+        return self._commit(tmp_path, cid)
 
     # -- reading --------------------------------------------------------------------------------------
     def _open(self, cid: str, max_size: int | None) -> tuple[BinaryIO, Path]:
@@ -182,23 +163,13 @@ class LocalStore(ContentStore):
         """Write the CAR of ``cid``'s UnixFS DAG to ``dest_path`` (atomically)."""
         root = parse_cid(cid)
         handle, path = self._open(cid, None)
-        dest = Path(dest_path)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        try:
-            with handle, os.fdopen(fd, "wb") as out:
-                try:
-                    car.export_file_dag(handle, root, out)
-                except CidMismatchError:
-                    self._quarantine(path)
-                    raise
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-        return dest
+        with handle, atomic_writer(dest_path) as out:
+            try:
+                car.export_file_dag(handle, root, out)
+            except CidMismatchError:
+                self._quarantine(path)
+                raise
+        return Path(dest_path)
 
     def import_car(self, src: PathLike | BinaryIO, max_size: int | None = None) -> list[str]:
         """Store every root of a CAR; returns their CIDs.
@@ -228,18 +199,14 @@ class LocalStore(ContentStore):
 
     def _reassemble(self, stream: BinaryIO, index: car.CarIndex, root: Cid, max_size: int | None) -> Path:
         hasher = UnixFSHasher(root.version)
-        fd, tmp_path = self._new_tmp()
-        try:
-            with os.fdopen(fd, "wb") as out:
+        with staged_file(self._tmp) as (out, tmp_path):
 
-                def sink(piece: bytes) -> None:
-                    hasher.update(piece)
-                    check_size(root.encode(), hasher.size, max_size)
-                    out.write(piece)
+            def sink(piece: bytes) -> None:
+                hasher.update(piece)
+                check_size(root.encode(), hasher.size, max_size)
+                out.write(piece)
 
-                car.walk_file(stream, index, root, sink, car.visit_budget(max_size))
-                out.flush()
-                os.fsync(out.fileno())
+            car.walk_file(stream, index, root, sink, car.visit_budget(max_size))
             actual = hasher.finalize()
             if actual != root:
                 raise UnsupportedLayoutError(
@@ -247,8 +214,4 @@ class LocalStore(ContentStore):
                     f"chunks, 174 links, raw leaves for v1) gives {actual}: it was added with other "
                     "settings; re-add it with `ipfs add --cid-version=1`"
                 )
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp_path.unlink()
-            raise
         return tmp_path

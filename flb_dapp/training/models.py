@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from flb_dapp.atomic import atomic_folder
 from flb_dapp.exceptions import ConfigError, ModelLoadError
 from flb_dapp.training.targets import find_target_modules
 
@@ -178,17 +177,10 @@ def convert_smollm2(cache_dir: str | Path | None = None) -> Path:
     rebuilt.tie_weights()
     rebuilt.generation_config = gguf_model.generation_config
     _check_same_logits(gguf_model, rebuilt.eval(), tokenizer)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2_NAME}-", dir=out.parent))
-    try:
-        rebuilt.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / marker.name).write_text(json.dumps(stamp))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(out) as staged:
+        rebuilt.save_pretrained(staged, safe_serialization=True)
+        tokenizer.save_pretrained(staged)
+        (staged / marker.name).write_text(json.dumps(stamp))
     return out
 
 

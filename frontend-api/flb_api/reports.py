@@ -15,7 +15,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from flb_dapp.report import ReportError, parse_report
+from flb_dapp.report import EvaluationSummary, ReportError, parse_report
 
 
 def finite(value: Any) -> float | None:
@@ -39,18 +39,13 @@ def _sanitize(value: Any) -> Any:
     return value
 
 
-def _evaluation(result: Any) -> dict[str, Any] | None:
-    if not isinstance(result, dict):
-        return None
-    categories = result.get("per_category") or {}
+def _evaluation(result: EvaluationSummary) -> dict[str, Any]:
     return {
-        "accuracy": finite(result.get("accuracy")),
-        "loss": finite(result.get("loss")),
-        "n": int(result.get("n") or 0),
+        "accuracy": finite(result.accuracy),
+        "loss": finite(result.loss),
+        "n": result.n,
         "per_category": {
-            str(name): {"accuracy": finite(c.get("accuracy")), "n": int(c.get("n") or 0)}
-            for name, c in categories.items()
-            if isinstance(c, dict)
+            name: {"accuracy": finite(c.accuracy), "n": c.n} for name, c in result.per_category.items()
         },
     }
 
@@ -131,62 +126,54 @@ def mark_invalid(conn: sqlite3.Connection, number: int, error: str, raw: bytes) 
 def index_report(raw: bytes, round_number: int, global_model_cid: str, rewards_root: str) -> IndexedReport:
     """Parse ``raw`` and check it against the round's on-chain record. Raises ReportError."""
     report = parse_report(raw)
-    if int(report["round"]) != round_number:
-        raise ReportError(f"the report is about round {report['round']}, not round {round_number}")
-    if report["global_model_cid"] != global_model_cid:
+    if report.round != round_number:
+        raise ReportError(f"the report is about round {report.round}, not round {round_number}")
+    if report.global_model_cid != global_model_cid:
         raise ReportError(
-            f"the report names global model {report['global_model_cid']}, the chain {global_model_cid}"
+            f"the report names global model {report.global_model_cid}, the chain {global_model_cid}"
         )
-    rewards = report["rewards"]
-    if str(rewards.get("root", "")).lower() != rewards_root.lower():
-        raise ReportError(
-            f"the report's rewards root {rewards.get('root')} differs from the chain's {rewards_root}"
-        )
+    rewards = report.rewards
+    if rewards.root.lower() != rewards_root.lower():
+        raise ReportError(f"the report's rewards root {rewards.root} differs from the chain's {rewards_root}")
     try:
         decisions = [
             {
-                "client": str(to_checksum_address(d["client"])),
-                "cid": str(d["cid"]),
-                "num_samples": int(d["num_samples"]),
-                "accepted": bool(d["accepted"]),
-                "reason": str(d.get("reason") or ""),
-                "norm": finite(d.get("norm")),
-                "weight": finite(d.get("weight")),
-                "excluded": str(d.get("excluded") or ""),
-                "contribution": finite(d.get("contribution")),
-                "reward": str(int(d.get("reward") or 0)),
+                "client": str(to_checksum_address(d.client)),
+                "cid": d.cid,
+                "num_samples": d.num_samples,
+                "accepted": d.accepted,
+                "reason": d.reason,
+                "norm": finite(d.norm),
+                "weight": finite(d.weight),
+                "excluded": d.excluded,
+                "contribution": finite(d.contribution),
+                "reward": str(d.reward),
             }
-            for d in report["inputs"]
+            for d in report.inputs
         ]
-        round_rewards = {str(to_checksum_address(c)): int(a) for c, a in (rewards.get("round") or {}).items()}
-        cumulative = {
-            str(to_checksum_address(c)): int(a) for c, a in (rewards.get("cumulative") or {}).items()
-        }
-        proofs = {
-            str(to_checksum_address(c)): [str(p) for p in v] for c, v in (rewards.get("proofs") or {}).items()
-        }
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReportError(f"malformed report inputs or rewards: {exc!r}") from exc
+    except ValueError as exc:
+        raise ReportError(f"malformed report inputs: {exc!r}") from exc
+    round_rewards = {str(to_checksum_address(c)): a for c, a in rewards.round.items()}
+    cumulative = {str(to_checksum_address(c)): a for c, a in rewards.cumulative.items()}
+    proofs = {str(to_checksum_address(c)): v for c, v in rewards.proofs.items()}
     ranking = sorted(cumulative, key=lambda c: (-cumulative[c], c.lower()))
     reward_rows = [
         (c, str(round_rewards.get(c, 0)), str(cumulative[c]), json.dumps(proofs.get(c, [])), rank)
         for rank, c in enumerate(ranking, start=1)
     ]
-    privacy = report.get("privacy") or {}
-    event = privacy.get("round_event") or {}
-    epsilon = privacy.get("epsilon")
-    metrics = report.get("metrics") or {}
+    privacy = report.privacy
+    event = privacy.round_event or {}
     return IndexedReport(
         decisions=decisions,
         rewards=reward_rows,
-        previous_global_model_cid=str(report.get("previous_global_model_cid") or ""),
-        strategy=_sanitize(report.get("strategy") or {}),
-        metrics={"before": _evaluation(metrics.get("before")), "after": _evaluation(metrics.get("after"))},
+        previous_global_model_cid=report.previous_global_model_cid,
+        strategy=_sanitize(report.strategy),
+        metrics={"before": _evaluation(report.metrics.before), "after": _evaluation(report.metrics.after)},
         privacy={
-            "epsilon": finite(epsilon),
-            "unbounded": epsilon in ("inf", float("inf")),
-            "delta": finite(privacy.get("delta")),
-            "server_noise": bool(privacy.get("server_noise")),
+            "epsilon": finite(privacy.epsilon),
+            "unbounded": privacy.epsilon == float("inf"),
+            "delta": finite(privacy.delta),
+            "server_noise": privacy.server_noise,
             "noise_multiplier": finite(event.get("noise_multiplier")) if event else None,
         },
     )

@@ -100,4 +100,4 @@ def build_lab(root: Path) -> RoundLab:
 
 
 def decisions(outcome: RoundOutcome) -> dict[str, dict[str, Any]]:
-    return {d["client"]: d for d in outcome.report["inputs"]}
+    return {d.client: d.model_dump() for d in outcome.report.inputs}

@@ -62,7 +62,7 @@ def test_a_copier_cannot_take_a_revealed_cid_and_its_copy_earns_nothing(
     sdk.reveal_update(copier, copier_pending)  # all it can reveal: what it committed to
 
     [processed] = federation.oracle().run_once()
-    report = load_report(federation.store, processed.report_cid)
+    report = load_report(federation.store, processed.report_cid).model_dump()
     rows = {d["client"]: d for d in report["inputs"]}
     # The copier revealed its re-encoding of the victim's tensors: the later commit is the copy.
     assert rows[victim.address]["accepted"] and rows[honest.address]["accepted"]
@@ -90,7 +90,7 @@ def test_finalization_cannot_race_a_reveal(tmp_path: Path, accounts: Any) -> Non
     with pytest.raises(ChainError, match="CoordinatorSubmissionCountMismatch"):
         _send_raw(sdk, federation.oracle_account, stale)  # past the SDK's pre-flight, as a racing oracle
     [processed] = federation.oracle().run_once()
-    report = load_report(federation.store, processed.report_cid)
+    report = load_report(federation.store, processed.report_cid).model_dump()
     assert len(report["inputs"]) == 2 and report["inputs_block"] >= federation.record.block
     result = verify_round(sdk, federation.store, 1, federation.scorer, start_block=federation.record.block)
     assert result.ok and result.exact

@@ -158,8 +158,8 @@ def test_a_noisy_copy_is_rejected_and_earns_nothing(lab: RoundLab) -> None:
 def test_multi_krum_with_three_clients_completes_the_round(lab: RoundLab) -> None:
     settings = RoundSettings(strategy={"name": "multi-krum", "num_malicious": 0})
     outcome = lab.run(honest_refs(lab), settings)
-    assert outcome.report["rewards"]["note"].startswith("leave-one-out impossible (")
-    assert_honest_paid(outcome, [d["client"] for d in outcome.report["inputs"] if d["weight"] > 0])
+    assert outcome.report.rewards.note.startswith("leave-one-out impossible (")
+    assert_honest_paid(outcome, [d.client for d in outcome.report.inputs if d.weight > 0])
 
 
 def test_an_outage_of_the_oracle_store_is_retried_not_turned_into_rejections(lab: RoundLab) -> None:
@@ -179,8 +179,8 @@ def test_server_dp_noise_differs_between_two_runs_with_the_default_config(lab: R
     dp = {"name": "fedavg", "weighting": "uniform", "dp": "fixed", "clip_norm": 1.0, "noise_multiplier": 1.0}
     first, second = (lab.run(honest_refs(lab), RoundSettings(strategy=dp)) for _ in range(2))
     assert first.global_model_cid != second.global_model_cid
-    assert [d["accepted"] for d in first.report["inputs"]] == [d["accepted"] for d in second.report["inputs"]]
-    assert first.report["privacy"]["server_noise"] and "dp_seed" not in first.report["settings"]
+    assert [d.accepted for d in first.report.inputs] == [d.accepted for d in second.report.inputs]
+    assert first.report.privacy.server_noise and "dp_seed" not in first.report.settings
     seeded = [
         lab.run(honest_refs(lab), RoundSettings(strategy=dp, dp_seed=11)).global_model_cid for _ in range(2)
     ]
@@ -199,9 +199,9 @@ def test_local_dp_declared_by_clients_is_accounted(lab: RoundLab) -> None:
     # is not fixed; that the updates are accepted and their epsilon accounted is.
     rows = decisions(outcome)
     assert all(rows[c]["accepted"] for c in HONEST), {c: rows[c]["reason"] for c in HONEST}
-    local = outcome.report["privacy"]["local_dp"]
+    local = outcome.report.privacy.local_dp
     assert local["epsilon"] == 2.0 and local["delta"] == 1e-5 and local["clients_without"] == []
-    assert outcome.epsilon >= 2.0 and outcome.report["privacy"]["epsilon"] == outcome.epsilon
+    assert outcome.epsilon >= 2.0 and outcome.report.privacy.epsilon == outcome.epsilon
 
 
 class _DripperRoutedStore(LocalStore):

@@ -49,6 +49,19 @@ class Elements(HTMLParser):
             self.rows.append(values)
 
 
+# NOTE: session scope so that it runs before the session's federation is built, not after.
+@pytest.fixture(scope="session", autouse=True)
+def _require_chromium() -> None:
+    """Fail when Chromium is missing: `make setup` installs it as root (the CI case), so its
+    absence means a broken setup, and a skip would leave the dashboard untested but green."""
+    if not CHROMIUM.exists() or shutil.which("chromium") is None:
+        pytest.fail(
+            f"Debian's chromium is not installed at {CHROMIUM}: run `make system-packages` as root "
+            "(apt-get install chromium chromium-driver)",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="module")
 def server(app: FastAPI, federation_dir: Path) -> Iterator[str]:
     """The API over the session's index, served like `flb-api` serves it."""
@@ -87,8 +100,6 @@ def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProces
 
 
 def test_dashboard_shows_the_indexed_values(server: str, federation: Federation, tmp_path: Path) -> None:
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium chromium-driver)")
     started = time.monotonic()
     dom = chromium(server, tmp_path / "profile-dom", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -105,7 +116,7 @@ def test_dashboard_shows_the_indexed_values(server: str, federation: Federation,
         sdk.round(2).metric,
     ]
     assert [float(x) for x in accuracy["data-before"].split(",")] == [
-        federation.outcomes[n].report["metrics"]["before"]["accuracy"] for n in (1, 2)
+        federation.outcomes[n].report.metrics.before.accuracy for n in (1, 2)
     ]
     participation = page.by_id["participation-figure"]
     assert participation["data-rounds"] == "1,2,3"
@@ -143,8 +154,6 @@ def test_dashboard_shows_the_indexed_values(server: str, federation: Federation,
 
 
 def test_svg_charts_without_chartjs(server: str, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium chromium-driver)")
     dom = chromium(f"{server}/?charts=svg", tmp_path / "profile", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     page = Elements()

@@ -11,7 +11,6 @@ from flb_api.main import create_app
 
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.merkle import verify_proof
-from flb_dapp.report import canonical_json
 from flb_dapp.storage.cid import cid_of_bytes
 from tests.api.conftest import api_settings
 from tests.api.federation import Federation
@@ -19,7 +18,7 @@ from tests.api.federation import Federation
 
 def _report(fed: Federation, number: int) -> dict[str, Any]:
     """The report exactly as stored (canonical JSON), as the API should read it."""
-    return json.loads(canonical_json(fed.outcomes[number].report))
+    return json.loads(fed.outcomes[number].report.to_json())
 
 
 # --- /contract ---------------------------------------------------------------------------------------
@@ -224,7 +223,7 @@ def test_client_detail_lists_every_round(client: TestClient, federation: Federat
     assert [r["round"] for r in rounds] == [1, 2, 3]
     for entry in rounds[:2]:
         outcome = federation.outcomes[entry["round"]]
-        [decision] = [d for d in outcome.report["inputs"] if d["client"] == address]
+        [decision] = [d for d in outcome.report.model_dump()["inputs"] if d["client"] == address]
         assert entry["cid"] == decision["cid"] and entry["num_samples"] == decision["num_samples"]
         assert entry["contribution"] == decision["contribution"]
         assert entry["reward"] == str(outcome.rewards.round_rewards[address])

@@ -212,7 +212,7 @@ def test_a_report_that_contradicts_the_chain_is_not_indexed(federation: Federati
     store = FlakyStore(federation.store)
     store.down = False
     report_cid = federation.coordinator.round(1).report_cid
-    forged = dict(federation.outcomes[1].report)
+    forged = federation.outcomes[1].report.to_dict()
     forged["rewards"] = {**forged["rewards"], "root": "0x" + "11" * 32}
     store.replace[report_cid] = canonical_json(forged)
     indexer = Indexer(
@@ -257,7 +257,7 @@ def test_a_cache_of_another_coordinator_is_dropped(federation: Federation, tmp_p
 def test_report_checks(federation: Federation) -> None:
     report = federation.outcomes[1].report
     info = federation.coordinator.round(1)
-    raw = canonical_json(report)
+    raw = report.to_json()
     indexed = index_report(raw, 1, info.global_model_cid, info.rewards_root)
     assert (indexed.accepted, indexed.rejected) == (3, 0)
     assert [rank for *_, rank in indexed.rewards] == list(range(1, len(indexed.rewards) + 1))

@@ -11,28 +11,14 @@ import pytest
 
 from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, abi_hash, artifact_json
 from flb_dapp.chain.coordinator import Coordinator
-from flb_dapp.chain.deployment import DeploymentRecord, deploy_system, existing_deployment
+from flb_dapp.chain.deployment import DeploymentRecord, existing_deployment
 from flb_dapp.chain.types import FinalizeRequest, UpdateRecord
 from flb_dapp.exceptions import ChainError, ConfigError, DeploymentNotFoundError, PreflightError
 from flb_dapp.merkle import build_rewards_tree
 from flb_dapp.storage.cid import cid_of_bytes, cid_to_bytes
+from tests.chain.conftest import INITIAL
 
 ROOT = Path(__file__).resolve().parents[2]
-INITIAL = cid_of_bytes(b"initial")
-
-
-@pytest.fixture
-def system(accounts: Any) -> tuple[Coordinator, DeploymentRecord]:
-    record = deploy_system(
-        accounts[0],
-        initial_model_cid=INITIAL,
-        oracle=accounts[1].address,
-        round_duration=600,
-        reward_per_round=1_000,
-        token_supply=10**6,
-        fund_amount=5_000,
-    )
-    return Coordinator(record.coordinator, record.block), record
 
 
 def test_deploy_system_records_and_funds(

@@ -162,3 +162,17 @@ def test_a_global_model_that_does_not_verify_is_never_used(workspace: Workspace)
     assert error_of(trained.stderr).startswith(f"Error: the global model {cid} does not verify")
     assert not (ws.root / "updates").exists() and leftovers(ws.root) == []
     assert ws.nonce(address_of("test:7")) == nonce
+
+
+def test_a_named_configuration_file_that_is_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative --config from the wrong folder is an error, never a silent fall-back to defaults
+    (which would talk to another chain and store)."""
+    from tests.cli.conftest import invoke_flb
+
+    monkeypatch.chdir(tmp_path)
+    result = invoke_flb("--config", ".flb/devnet/flb.yaml", "status", expect=2)
+    assert (
+        error_of(result.stderr) == f"Error: no configuration file at .flb/devnet/flb.yaml (from {tmp_path})"
+    )

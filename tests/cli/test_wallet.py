@@ -20,7 +20,10 @@ def flb(
     data: Path, *args: str, input: str | None = None, password: str | None = PASSWORD
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLB_", "APE_"))}
-    env.update(APE_DATA_FOLDER=str(data), NO_COLOR="1", FLB_CONFIG=str(data / "absent.yaml"))
+    empty = data / "empty.yaml"  # no settings from any flb.yaml (a named file must exist)
+    data.mkdir(parents=True, exist_ok=True)
+    empty.touch()
+    env.update(APE_DATA_FOLDER=str(data), NO_COLOR="1", FLB_CONFIG=str(empty))
     if password is not None:
         env["FLB_PASSWORD"] = password
     return subprocess.run(

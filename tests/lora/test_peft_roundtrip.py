@@ -13,8 +13,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from flb_dapp.exceptions import AdapterValidationError
 from flb_dapp.lora import AdapterMetadata, decode_adapter, encode_adapter, export_peft, import_peft
-from flb_dapp.lora.peft_io import adapter_from_peft_model, load_into_peft_model
 from flb_dapp.storage.local import LocalStore
+from flb_dapp.training.peft_io import extract_adapter, load_adapter_weights
 
 CLIENT = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"
 
@@ -77,7 +77,7 @@ def test_trained_adapter_round_trips_through_store_and_peft_folder(trained, tmp_
         client=CLIENT,
         num_samples=64,
     )
-    adapter = adapter_from_peft_model(trained["model"], metadata)
+    adapter = extract_adapter(trained["model"], metadata)
     assert len(adapter.tensors) == 2 * 2 * 2  # 2 layers x (q, v) x (A, B)
     assert any(np.abs(v).sum() > 0 for k, v in adapter.tensors.items() if "lora_B" in k)  # it trained
 
@@ -99,16 +99,16 @@ def test_trained_adapter_round_trips_through_store_and_peft_folder(trained, tmp_
 
 
 def test_load_into_a_live_model_gives_identical_logits(trained) -> None:
-    adapter = adapter_from_peft_model(trained["model"])
+    adapter = extract_adapter(trained["model"])
     assert adapter.metadata.target_modules == ("q_proj", "v_proj") and adapter.metadata.r == 4
     model = get_peft_model(fresh_base(trained["base_state"]), lora_config()).eval()
-    load_into_peft_model(model, adapter)
+    load_adapter_weights(model, adapter)
     with torch.no_grad():
         assert torch.equal(model(input_ids=trained["probe"]).logits, trained["logits"])
-    wrong = adapter_from_peft_model(trained["model"])
+    wrong = extract_adapter(trained["model"])
     del wrong.tensors[sorted(wrong.tensors)[0]]
     with pytest.raises(AdapterValidationError, match="missing LoRA key"):
-        load_into_peft_model(model, wrong)
+        load_adapter_weights(model, wrong)
 
 
 def test_a_plain_peft_folder_imports(trained, tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_a_plain_peft_folder_imports(trained, tmp_path: Path) -> None:
     adapter = import_peft(tmp_path / "saved")
     assert adapter.metadata.r == 4 and adapter.metadata.lora_alpha == 8
     assert adapter.metadata.target_modules == ("q_proj", "v_proj")
-    expected = adapter_from_peft_model(trained["model"])
+    expected = extract_adapter(trained["model"])
     assert all(np.array_equal(adapter.tensors[k], v) for k, v in expected.tensors.items())
 
 

@@ -68,7 +68,7 @@ def test_each_bad_update_is_rejected_with_its_reason(tmp_path: Path, accounts: A
     [processed] = federation.oracle().run_once()
     info = sdk.round(1)
     assert info.finalized and info.global_model_cid == processed.global_model_cid
-    report = load_report(store, info.report_cid)
+    report = load_report(store, info.report_cid).model_dump()
     decisions = {d["client"]: d for d in report["inputs"]}
     clients = [c.address for c in federation.clients]
     assert [decisions[c]["accepted"] for c in clients] == [

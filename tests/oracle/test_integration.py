@@ -11,7 +11,7 @@ import pytest
 from flb_dapp.audit import load_report, verify_round
 from flb_dapp.merkle import verify_proof
 from tests.fixtures.federation import REWARD_PER_ROUND, Federation, build_federation
-from tests.fixtures.processes import start_anvil
+from tests.fixtures.processes import require_helia, start_anvil
 
 pytestmark = pytest.mark.slow
 
@@ -24,10 +24,9 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path, accounts: Any) ->
         return
     from ape import networks
 
-    from flb_dapp.storage.helia_node import HeliaNode, helia_available
+    from flb_dapp.storage.helia_node import HeliaNode
 
-    if (reason := helia_available()) is not None:
-        pytest.skip(reason)
+    require_helia()
     anvil = start_anvil()
     try:
         with HeliaNode() as ipfs, networks.parse_network_choice(anvil.uri):
@@ -56,7 +55,7 @@ def test_two_rounds_from_submissions_to_claims_and_verification(federation: Fede
     assert info.rewards_root == processed.rewards_root
     assert federation.store.has(info.global_model_cid) and federation.store.has(info.report_cid)
 
-    report = load_report(federation.store, info.report_cid)
+    report = load_report(federation.store, info.report_cid).model_dump()
     assert [d["client"] for d in report["inputs"]] == [c.address for c in federation.clients]
     assert all(d["accepted"] for d in report["inputs"])
     assert report["previous_global_model_cid"] == initial
@@ -101,9 +100,9 @@ def test_two_rounds_from_submissions_to_claims_and_verification(federation: Fede
     for i in (1, 2):
         federation.submit(i, federation.train(i))
     [processed] = federation.oracle().run_once()
-    report = load_report(federation.store, processed.report_cid)
+    report = load_report(federation.store, processed.report_cid).model_dump()
     assert report["previous_global_model_cid"] == first_global
-    previous = load_report(federation.store, sdk.round(1).report_cid)
+    previous = load_report(federation.store, sdk.round(1).report_cid).model_dump()
     for client, amount in report["rewards"]["cumulative"].items():
         assert amount == previous["rewards"]["cumulative"].get(client, 0) + report["rewards"]["round"].get(
             client, 0

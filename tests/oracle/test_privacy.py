@@ -21,7 +21,7 @@ def test_dp_round_records_epsilon_and_verifies_all_but_the_noise(tmp_path: Path,
     federation = build_federation(tmp_path, accounts, steps=5, strategy=DP)
     processed = federation.run_round()
     info = federation.coordinator.round(1)
-    report = load_report(federation.store, info.report_cid)
+    report = load_report(federation.store, info.report_cid).model_dump()
 
     expected = PrivacyAccountant(delta=1e-5)
     expected.record(PrivacyEvent(noise_multiplier=1.2, num_clients=3))

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from flb_dapp.devnet import Devnet, _alive
 
@@ -35,22 +37,23 @@ def test_devnet_two_clients_one_round(tmp_path: Path) -> None:
         pids = {name: item["pid"] for name, item in state.items()}
         assert {"anvil", "oracle", "api"} <= set(pids) and all(item["running"] for item in state.values())
         config = info["config"]
-        clients = []
-        for i in range(2):
-            data = folder / "data" / f"client-{i}.jsonl"
-            command = (
-                f"{FLB} --config {config} register --account test:{2 + i} --data {data} && "
-                f"{FLB} --config {config} participate --account test:{2 + i} --data {data}"
+        assert [c["account"] for c in info["clients"]] == ["test:2", "test:3"]
+        # The printed command lines, verbatim: every client registers, then both train at once.
+        for client in info["clients"]:
+            registered = subprocess.run(
+                ["bash", "-c", client["register"]], capture_output=True, text=True, timeout=300
             )
-            clients.append(
-                subprocess.Popen(
-                    ["bash", "-c", command],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    env={**os.environ, "OMP_NUM_THREADS": "1"},
-                )
+            assert registered.returncode == 0, registered.stdout + registered.stderr
+        clients = [
+            subprocess.Popen(
+                ["bash", "-c", client["participate"]],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
             )
+            for client in info["clients"]
+        ]
         outputs = []
         for client in clients:
             output, _ = client.communicate(timeout=600)
@@ -94,9 +97,7 @@ def test_devnet_two_clients_one_round(tmp_path: Path) -> None:
         assert round_one["submissions"] == 2 and round_one["accepted"] == 2
         assert str(round_one["global_model_cid"]).startswith("bafk")
         updates = httpx.get(f"{api}/rounds/1/updates", timeout=10).json()
-        assert sorted(u["client"] for u in updates["data"]) == sorted(
-            ["0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
-        )
+        assert sorted(u["client"] for u in updates["data"]) == sorted([ALICE, BOB])
     finally:
         down = subprocess.run(
             [FLB, "devnet", "down", "--dir", str(folder)], capture_output=True, text=True, timeout=120
@@ -104,4 +105,119 @@ def test_devnet_two_clients_one_round(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert "stopped: api, oracle" in down.stdout
     assert not any(_alive(pid) for pid in pids.values()), pids
+    assert Devnet(folder).status() == {}
+
+
+ALICE, BOB = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+CONFIG = ".flb/devnet/flb.yaml"  # relative, exactly as the README types it
+
+
+def _flb(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [FLB, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, f"flb {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def _client(cwd: Path, command: str, account: str, data: str) -> str:
+    """One of the README's client lines, relative paths and all; stdout."""
+    return _flb(cwd, "--config", CONFIG, command, "--account", account, "--data", data).stdout
+
+
+def test_readme_walkthrough_with_the_default_folder(tmp_path: Path) -> None:
+    """The README's walkthrough as typed: default `--dir`, relative `--config`/`--data` paths, run
+    from a directory that is not the repository (so nothing may lean on the repository as cwd)."""
+    from flb_dapp.storage.kubo import KuboStore
+
+    work, elsewhere = tmp_path.resolve() / "work", tmp_path.resolve() / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    folder = work / ".flb" / "devnet"
+    pids: dict[str, int] = {}
+    try:
+        up = _flb(work, "devnet", "up")
+        pids = {name: item["pid"] for name, item in Devnet(folder).status().items()}
+        assert set(pids) == {"anvil", "ipfs", "oracle", "api"}, up.stdout
+        assert all(item["running"] for item in Devnet(folder).status().values())
+        # Ape's per-transaction log stays out of the summary without -v.
+        assert "FLB devnet is up" in up.stdout
+        assert not any(w in up.stdout + up.stderr for w in ("INFO:", "Confirmed", "SUCCESS:")), up.stdout
+        # The printed client lines hold absolute paths: they work pasted into any terminal.
+        line = f"--config {folder}/flb.yaml register --account test:2 --data {folder}/data/client-0.jsonl"
+        assert line in up.stdout, up.stdout
+        # Every path in the written config is absolute: the services read it from the devnet folder.
+        config = yaml.safe_load((folder / "flb.yaml").read_text())
+        for path in (config["deployment"], config["cache_dir"], config["oracle"]["journal"]):
+            assert Path(path).is_absolute() and Path(path).is_relative_to(folder), path
+        assert Path(config["api"]["database"]) == folder / "api.sqlite"
+        assert config["store"] == json.loads((folder / "devnet.json").read_text())["urls"]["ipfs"]
+
+        # The README's order: both register, then each participates, then the first again.
+        data = [".flb/devnet/data/client-0.jsonl", ".flb/devnet/data/client-1.jsonl"]
+        assert f"registered {ALICE}" in _client(work, "register", "test:2", data[0])
+        assert f"registered {BOB}" in _client(work, "register", "test:3", data[1])
+        first = _client(work, "participate", "test:2", data[0])
+        assert "committed to bafk" in first and "run again once the commit phase closed" in first, first
+        # The second commit closes the commit phase, so this run reveals at once.
+        assert "submitted bafk" in _client(work, "participate", "test:3", data[1])
+        assert _client(work, "participate", "test:2", data[0]).startswith("revealed bafk")
+
+        api = json.loads((folder / "devnet.json").read_text())["urls"]["api"]
+        deadline = time.monotonic() + 300
+        round_one: dict[str, Any] = {}
+        while time.monotonic() < deadline and not round_one:
+            response = httpx.get(f"{api}/rounds/1", timeout=10)
+            if response.status_code == 200 and response.json().get("status") == "finalized":
+                round_one = response.json()
+            time.sleep(1)
+        assert round_one, "the oracle did not finalize round 1 in time"
+        assert round_one["submissions"] == 2 and round_one["accepted"] == 2
+
+        status = json.loads(_flb(work, "--config", CONFIG, "--json", "status", "--account", "test:2").stdout)
+        assert status["round"]["current"] == 2
+        report_cid = status["global_model"]["report_cid"]
+        with KuboStore(config["store"]) as store:
+            report = json.loads(store.get_bytes(report_cid))
+        earned = int(report["rewards"]["cumulative"][ALICE])
+        assert earned > 0
+        assert status["rewards"] == {
+            "earned": earned,
+            "claimed": 0,
+            "claimable": earned,
+            "report_round": 1,
+            "report_cid": report_cid,
+        }
+        balance_before = status["account"]["token_balance"]
+
+        claim = json.loads(_flb(work, "--config", CONFIG, "--json", "claim", "--account", "test:2").stdout)
+        assert claim["paid"] == earned and claim["claimed_before"] == 0
+        # The config names the same files from any directory: read the result from elsewhere.
+        absolute = str(folder / "flb.yaml")
+        after = json.loads(
+            _flb(elsewhere, "--config", absolute, "--json", "status", "--account", "test:2").stdout
+        )
+        assert after["account"]["token_balance"] - balance_before == earned
+        assert after["rewards"]["claimed"] == earned and after["rewards"]["claimable"] == 0
+
+        _flb(work, "--config", CONFIG, "pull", "--merge", "./merged")
+        merged = work / "merged"
+        assert {"config.json", "model.safetensors", "flb-global.json"} <= {p.name for p in merged.iterdir()}
+        provenance = json.loads((merged / "flb-global.json").read_text())
+        assert provenance["cid"] == status["global_model"]["cid"] == round_one["global_model_cid"]
+        assert provenance["round"] == 1
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(merged)
+        assert sum(p.numel() for p in model.parameters()) > 0
+    finally:
+        down = subprocess.run([FLB, "devnet", "down"], cwd=work, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.strip() == "stopped: api, oracle, ipfs, anvil"
+    assert pids and not any(_alive(pid) for pid in pids.values()), pids
     assert Devnet(folder).status() == {}

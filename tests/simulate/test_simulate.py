@@ -12,6 +12,9 @@ import pytest
 from PIL import Image
 
 from flb_dapp.chain.coordinator import Coordinator
+from flb_dapp.merkle import RewardsTree
+from flb_dapp.report import parse_report
+from flb_dapp.storage.cid import cid_of_bytes
 from tests.fixtures.processes import AnvilNode, start_anvil
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
@@ -47,7 +50,10 @@ def test_three_clients_three_rounds(tmp_path: Path, node: AnvilNode) -> None:
     assert all(r["accepted"] == 3 and r["rejected"] == 0 for r in rounds)
     with Image.open(tmp_path / "plot.png") as plot:
         assert plot.format == "PNG" and plot.size[0] > 400
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [f"round-{i}.json" for i in (1, 2, 3)]
+    # Each report with its rewards tree beside it, in StandardMerkleTree's dump format.
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+        name for i in (1, 2, 3) for name in (f"round-{i}.json", f"round-{i}.rewards-tree.json")
+    ]
 
     with networks.parse_network_choice(node.uri):
         sdk = Coordinator(summary["contract"])
@@ -56,6 +62,11 @@ def test_three_clients_three_rounds(tmp_path: Path, node: AnvilNode) -> None:
             info = sdk.round(row["round"])
             assert info.finalized
             assert (info.global_model_cid, info.report_cid) == (row["global_model_cid"], row["report_cid"])
+            # The dump beside the report is the on-chain tree, and the report names its CID.
+            dump = (tmp_path / "reports" / f"round-{row['round']}.rewards-tree.json").read_bytes()
+            report = parse_report((tmp_path / "reports" / f"round-{row['round']}.json").read_bytes())
+            assert RewardsTree.from_standard_dump(json.loads(dump)).root_hex == info.rewards_root
+            assert report.rewards.tree_cid == cid_of_bytes(dump)
         allocated = {c: sum(r["rewards"].get(c, 0) for r in rounds) for c in summary["claimed"]}
         for client, amount in summary["claimed"].items():
             assert amount == allocated[client] == sdk.client(client).claimed == sdk.token_balance(client)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from flb_dapp.storage.helia_node import HeliaNode, helia_available
+from flb_dapp.storage.helia_node import HeliaNode
 from flb_dapp.storage.kubo import KuboStore
 from flb_dapp.storage.local import LocalStore
+from tests.fixtures.processes import require_helia
 
 # NOTE: a copy of the project's shared IPFS vectors, kept in the repo: CI runs a bare clone.
 VECTORS_FILE = Path(__file__).resolve().parent / "vectors" / "ipfs-cids.json"
@@ -39,9 +40,7 @@ def store(tmp_path: Path) -> LocalStore:
 
 @pytest.fixture(scope="session")
 def helia_node() -> Iterator[HeliaNode]:
-    reason = helia_available()
-    if reason is not None:
-        pytest.skip(reason)
+    require_helia()
     with HeliaNode() as node:
         yield node
 
@@ -67,7 +66,9 @@ def _start_kubo(repo: Path) -> tuple[subprocess.Popen[bytes], str]:
 @pytest.fixture(scope="session")
 def kubo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("ipfs") is None:
-        pytest.skip("Kubo (`ipfs`) is not on PATH")
+        # NOTE: the one IPFS node that may be absent: Kubo's `ipfs` is a Go binary that neither
+        # npm nor pip provides here, so `make setup` cannot install it; Helia covers the same RPC.
+        pytest.skip("Kubo (`ipfs`) is not on PATH: no package registry here provides it (Helia runs instead)")
     daemon, url = _start_kubo(tmp_path_factory.mktemp("kubo-repo"))
     try:
         yield url

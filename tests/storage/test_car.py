@@ -50,6 +50,14 @@ def test_export_import_round_trip(name: str, size: int, tmp_path: Path) -> None:
     assert target.get_bytes(cid) == data
 
 
+def test_export_into_a_folder_that_does_not_exist_yet(store: LocalStore, tmp_path: Path) -> None:
+    cid = store.put_bytes(vector_bytes("f300k", 307_200))
+    car_path = store.export_car(cid, tmp_path / "exports" / "round-1" / "x.car")
+    assert car_path == tmp_path / "exports" / "round-1" / "x.car"
+    assert [p.name for p in car_path.parent.iterdir()] == ["x.car"]  # no temp file left beside it
+    assert LocalStore(tmp_path / "b").import_car(car_path) == [cid]
+
+
 def test_export_writes_each_block_once_parents_first(store: LocalStore, tmp_path: Path) -> None:
     store.put_bytes(vector_bytes("f5m", 5_242_880))
     blocks = _blocks(store.export_car(F5M, tmp_path / "x.car"))

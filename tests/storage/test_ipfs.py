@@ -73,6 +73,13 @@ def test_car_from_the_local_store_into_the_node(ipfs_store: KuboStore, tmp_path:
     assert ipfs_store.get_bytes(cid) == data
 
 
+def test_node_export_into_a_folder_that_does_not_exist_yet(ipfs_store: KuboStore, tmp_path: Path) -> None:
+    cid = ipfs_store.put_bytes(b"exported into a new folder")
+    car_path = ipfs_store.export_car(cid, tmp_path / "exports" / "x.car")
+    assert [p.name for p in car_path.parent.iterdir()] == ["x.car"]
+    assert LocalStore(tmp_path / "local").import_car(car_path) == [cid]
+
+
 def test_deep_tree_agrees_with_the_node(ipfs_url: str) -> None:
     # 64-byte chunks give a three-level tree (> 174 * 174 leaves) from 2 MB: the one shape the
     # vectors do not reach without a 7.9 GB file.

@@ -1,8 +1,9 @@
 """The dashboard: static files served by the app itself, and Chart.js from the npm install.
 
-Nothing comes from a CDN. Chart.js is found in ``node_modules`` (the repository's, or the one
-``FLB_CHARTJS`` or the working directory points to); without it the dashboard draws its own SVG
-charts, so it never depends on the network.
+Nothing comes from a CDN. Chart.js is the file ``FLB_CHARTJS`` names, else the repository's
+npm install (:data:`flb_dapp.node_tools.CHARTJS`), else ``node_modules`` in the working directory
+(an installed package run from a checkout); without it the dashboard draws its own SVG charts, so
+it never depends on the network.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
+from flb_dapp import node_tools
+
 STATIC = Path(__file__).resolve().parents[1] / "static"
-CHARTJS = Path("node_modules") / "chart.js" / "dist" / "chart.umd.min.js"
 
 router = APIRouter(include_in_schema=False)
 
 
 @lru_cache(maxsize=1)
 def find_chartjs() -> Path | None:
-    """Chart.js's UMD build: $FLB_CHARTJS, else node_modules above this package or the working dir."""
+    """Chart.js's UMD build: $FLB_CHARTJS, else the repository's node_modules, else the working dir's."""
     explicit = os.environ.get("FLB_CHARTJS")
     candidates = [Path(explicit)] if explicit else []
-    candidates += [parent / CHARTJS for parent in Path(__file__).resolve().parents]
-    candidates.append(Path.cwd() / CHARTJS)
+    candidates.append(node_tools.CHARTJS)
+    candidates.append(Path.cwd() / "node_modules" / node_tools.CHARTJS_IN_NODE_MODULES)
     return next((p for p in candidates if p.is_file()), None)
 
 

@@ -1,4 +1,5 @@
-"""`flb simulate`: a whole federation in one process on the embedded defaults.
+"""`flb simulate`: a whole federation in one process on the embedded defaults (top floor: it runs
+the oracle service in process, so it lives beside the commands, above the library).
 
 Ape's embedded chain, the local content-addressed store and the bundled task split non-IID: the
 contracts are deployed, N clients register, and for R rounds every client pulls the global adapter
@@ -9,26 +10,28 @@ and oracle code as the real services, with no shortcut around the contract or th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
-from flb_dapp.chain.coordinator import Coordinator
-from flb_dapp.chain.deployment import TOKEN_DECIMALS, deploy_system
-from flb_dapp.config import FLBSettings, OracleConfig
+from flb_dapp.atomic import atomic_write_bytes
+from flb_dapp.chain.deployment import TOKEN_DECIMALS
 from flb_dapp.evaluation.task import make_task
+from flb_dapp.federation import Federation, FederationPlan, build_federation
 from flb_dapp.lora.adapter import Adapter
-from flb_dapp.lora.codec import decode_adapter, encode_adapter
-from flb_dapp.report import canonical_json
-from flb_dapp.storage.local import LocalStore
-from flb_dapp.taskspec import TaskSpec, initial_adapter, make_evaluator, train_config
+from flb_dapp.lora.codec import encode_adapter
+from flb_dapp.merkle import RewardsTree
+from flb_dapp.report import RoundReport, canonical_json
+from flb_dapp.taskspec import TaskSpec, make_evaluator, train_config
 from flb_dapp.training.trainer import train_client
+
+if TYPE_CHECKING:
+    from oracle.pipeline import ProcessedRound
 
 ROUND_REWARD = 1_000 * TOKEN_DECIMALS
 
@@ -90,7 +93,6 @@ def run_simulation(
     import torch
     from ape import accounts
 
-    from oracle.journal import Journal
     from oracle.pipeline import Oracle
 
     torch.manual_seed(config.seed)
@@ -101,102 +103,43 @@ def run_simulation(
     out = config.out
     (out / "reports").mkdir(parents=True, exist_ok=True)
     spec = TaskSpec(model=config.model, task_seed=config.seed, lora_seed=config.seed, steps=config.steps)
-    cache = out / "cache"
-    store = LocalStore(out / "store")
-    operator, oracle_account = accounts.test_accounts[0], accounts.test_accounts[1]
-    initial_cid = store.put_bytes(encode_adapter(initial_adapter(spec, cache)))
-    record = deploy_system(
-        operator,
-        initial_model_cid=initial_cid,
-        oracle=oracle_account.address,
+    plan = FederationPlan(
+        spec=spec,
         round_duration=3600,
-        reward_per_round=ROUND_REWARD,
-        token_supply=1_000_000 * TOKEN_DECIMALS,
         fund_amount=ROUND_REWARD * config.rounds,
-    )
-    record.save(out / "deployment.json")
-    sdk = Coordinator(record.coordinator, record.block)
-    settings = FLBSettings(
         network=config.network,
-        deployment=str(out / "deployment.json"),
-        store=str(out / "store"),
-        cache_dir=str(cache),
-        task=spec,
-        oracle=OracleConfig(
-            journal=str(out / "oracle.sqlite"),
-            strategy=config.strategy,
-            scoring=config.scoring,
-        ),
+        deployment_path=out / "deployment.json",
+        oracle={"strategy": config.strategy, "scoring": config.scoring},
     )
-    task = make_task(seed=config.seed)
-    shares = task.split_non_iid(config.clients, seed=config.seed)
+    shares = make_task(seed=config.seed).split_non_iid(config.clients, seed=config.seed)
     clients = _client_accounts(config.clients)
+    operator, oracle_account = accounts.test_accounts[0], accounts.test_accounts[1]
+    federation = build_federation(out, operator, oracle_account, clients, shares, plan)
+    federation.scorer = make_evaluator(spec, federation.settings.cache_dir)
+    oracle = Oracle.for_federation(federation)
     malicious = {c.address for c in clients[len(clients) - config.malicious :]} if config.malicious else set()
-    for client, share in zip(clients, shares, strict=True):
-        manifest = json.dumps([q.to_record() for q in share], sort_keys=True).encode()
-        sdk.register(client, hashlib.sha256(manifest).digest())
-
-    oracle = Oracle(
-        settings,
-        account=oracle_account,
-        coordinator=sdk,
-        store=store,
-        journal=Journal(out / "oracle.sqlite"),
-        start_block=record.block,
-        scorer=make_evaluator(spec, cache),
-    )
     rows: list[RoundRow] = []
     claimed: dict[str, int] = {}
     initial_accuracy: float | None = None
     for round_number in range(1, config.rounds + 1):
-        global_cid = sdk.latest_global_model_cid
-        base = decode_adapter(store.get_bytes(global_cid))  # verified against the on-chain CID
-        entries = []
-        for index, (client, share) in enumerate(zip(clients, shares, strict=True)):
-            trained = train_config(spec, cache, seed=config.seed * 1000 + round_number * 100 + index)
-            adapter = train_client(trained, share, base, client=client.address, round=round_number).adapter
-            if client.address in malicious:
-                adapter = poison(adapter, base)
-            cid = store.put_bytes(encode_adapter(adapter))
-            entries.append((client, round_number, cid, adapter.metadata.num_samples))
-        # NOTE: every client commits, which closes the commit phase at once; then all reveal.
-        sdk.submit_all(entries)
+        _train_and_submit(federation, config, round_number, malicious)
         [processed] = oracle.run_once()
-        outcome = processed.outcome
-        assert outcome is not None
-        report = outcome.report
-        (out / "reports" / f"round-{round_number}.json").write_bytes(canonical_json(report))
+        assert processed.outcome is not None
+        report = processed.outcome.report
+        write_report(out / "reports", report, processed.outcome.rewards.tree)
         if initial_accuracy is None:
-            initial_accuracy = float(report["metrics"]["before"]["accuracy"])
-        for client in clients:
-            amount = int(report["rewards"]["cumulative"].get(client.address, 0))
-            if amount > claimed.get(client.address, 0):
-                proof = [bytes.fromhex(p[2:]) for p in report["rewards"]["proofs"][client.address]]
-                sdk.claim(client, amount, proof)
-                claimed[client.address] = sdk.client(client.address).claimed
-        row = RoundRow(
-            round=round_number,
-            accuracy=float(report["metrics"]["after"]["accuracy"]),
-            loss=float(report["metrics"]["after"]["loss"]),
-            accepted=sum(1 for d in report["inputs"] if d["accepted"]),
-            rejected=sum(1 for d in report["inputs"] if not d["accepted"]),
-            finalize_gas=processed.finalize_gas,
-            epsilon=float(report["privacy"]["epsilon"]),
-            rewards={c: int(a) for c, a in report["rewards"]["round"].items()},
-            global_model_cid=processed.global_model_cid,
-            report_cid=processed.report_cid,
-            down_weighted=_down_weighted(report),
-        )
-        rows.append(row)
+            initial_accuracy = report.metrics.before.accuracy
+        _claim_all(federation, report, claimed)
+        rows.append(_row(report, processed))
         if on_round:
-            on_round(row)
+            on_round(rows[-1])
     summary = {
         "initial_accuracy": initial_accuracy,
         "rounds": [row.__dict__ for row in rows],
         "claimed": {c.address: claimed.get(c.address, 0) for c in clients},
         "malicious": sorted(malicious),
-        "contract": record.coordinator,
-        "chain_id": record.chain_id,
+        "contract": federation.record.coordinator,
+        "chain_id": federation.record.chain_id,
         "settings": {
             "clients": config.clients,
             "rounds": config.rounds,
@@ -213,11 +156,69 @@ def run_simulation(
     return summary
 
 
-def _down_weighted(report: dict[str, Any]) -> list[str]:
+def _train_and_submit(
+    federation: Federation, config: SimulationConfig, round_number: int, malicious: set[str]
+) -> None:
+    """Every client pulls the global adapter by CID, trains on its own share and commits; the last
+    commit closes the commit phase, then all reveal."""
+    base = federation.global_adapter()  # verified against the on-chain CID
+    spec, cache = federation.spec, federation.settings.cache_dir
+    entries = []
+    for index, (client, share) in enumerate(zip(federation.clients, federation.shares, strict=True)):
+        trained = train_config(spec, cache, seed=config.seed * 1000 + round_number * 100 + index)
+        adapter = train_client(trained, share, base, client=client.address, round=round_number).adapter
+        if client.address in malicious:
+            adapter = poison(adapter, base)
+        cid = federation.store.put_bytes(encode_adapter(adapter))
+        entries.append((client, round_number, cid, adapter.metadata.num_samples))
+    federation.coordinator.submit_all(entries)
+
+
+def _claim_all(federation: Federation, report: RoundReport, claimed: dict[str, int]) -> None:
+    """Every client claims what the report says it has earned so far."""
+    sdk = federation.coordinator
+    for client in federation.clients:
+        amount = report.rewards.cumulative_of(client.address)
+        if amount > claimed.get(client.address, 0):
+            proof = [bytes.fromhex(p[2:]) for p in report.rewards.proof_of(client.address)]
+            sdk.claim(client, amount, proof)
+            claimed[client.address] = sdk.client(client.address).claimed
+
+
+def _row(report: RoundReport, processed: ProcessedRound) -> RoundRow:
+    after = report.metrics.after
+    return RoundRow(
+        round=report.round,
+        accuracy=after.accuracy,
+        loss=float("nan") if after.loss is None else after.loss,
+        accepted=len(report.accepted),
+        rejected=len(report.rejected),
+        finalize_gas=processed.finalize_gas,
+        epsilon=report.privacy.epsilon,
+        rewards=dict(report.rewards.round),
+        global_model_cid=processed.global_model_cid,
+        report_cid=processed.report_cid,
+        down_weighted=_down_weighted(report),
+    )
+
+
+def _down_weighted(report: RoundReport) -> list[str]:
     """Accepted clients that the rule gave less than half an equal share (trimmed away, not selected)."""
-    accepted = [d for d in report["inputs"] if d["accepted"]]
+    accepted = [d for d in report.inputs if d.accepted]
     fair = 1.0 / max(1, len(accepted))
-    return [d["client"] for d in accepted if d["weight"] < fair / 2]
+    return [d.client for d in accepted if d.weight < fair / 2]
+
+
+def write_report(folder: Path, report: RoundReport, tree: RewardsTree) -> Path:
+    """``round-N.json`` and, beside it, ``round-N.rewards-tree.json``: the rewards tree as
+    OpenZeppelin's ``StandardMerkleTree.load`` reads it (what claim front ends use)."""
+    path = folder / f"round-{report.round}.json"
+    atomic_write_bytes(path, report.to_json())
+    if tree.amounts:
+        atomic_write_bytes(
+            folder / f"round-{report.round}.rewards-tree.json", canonical_json(tree.standard_dump())
+        )
+    return path
 
 
 def plot_summary(summary: dict[str, Any], path: Path) -> Path:

@@ -1,10 +1,9 @@
-"""PEFT interop: export an adapter as a folder ``PeftModel.from_pretrained`` loads, import one back,
-and move weights between an :class:`Adapter` and a live ``PeftModel``.
+"""PEFT folders: export an adapter as a folder ``PeftModel.from_pretrained`` loads, import one back.
 
 The folder is ``adapter_config.json`` + ``adapter_model.safetensors``; the safetensors file is the
 codec's own bytes, so FLB's metadata (round, client, ...) survives the round trip. A folder that
-holds only ``adapter_model.bin`` (a pickle) is refused. peft and torch are imported lazily, only by
-the functions that need a live model.
+holds only ``adapter_model.bin`` (a pickle) is refused. Neither peft nor torch is needed: moving
+weights into or out of a live model is :mod:`flb_dapp.training.peft_io`'s (this layer is pure).
 """
 
 from __future__ import annotations
@@ -12,23 +11,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from flb_dapp.exceptions import AdapterValidationError
 from flb_dapp.lora.adapter import Adapter, AdapterMetadata
 from flb_dapp.lora.codec import (
     AdapterLimits,
-    check_layout,
     check_lora_tensors,
     encode_adapter,
     metadata_from_header,
     read_tensors,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from peft import PeftModel
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
@@ -110,39 +103,3 @@ def import_peft(folder: str | os.PathLike[str], limits: AdapterLimits | None = N
         metadata, extra = from_config, {}
     check_lora_tensors(tensors, metadata)
     return Adapter(tensors=tensors, metadata=metadata, extra=extra)
-
-
-# --- live models (torch + peft) -----------------------------------------------------------------------------
-def adapter_from_peft_model(
-    peft_model: PeftModel, metadata: AdapterMetadata | None = None, adapter_name: str = "default"
-) -> Adapter:
-    """The LoRA weights of a live ``PeftModel`` as an :class:`Adapter`.
-
-    Without ``metadata`` it is taken from the model's LoRA config (round 0, no client).
-    """
-    from peft import get_peft_model_state_dict
-
-    state = get_peft_model_state_dict(peft_model, adapter_name=adapter_name)
-    tensors = {key: value.detach().to("cpu").float().numpy().copy() for key, value in state.items()}
-    if metadata is None:
-        config: Any = peft_model.peft_config[adapter_name]
-        targets = config.target_modules
-        metadata = AdapterMetadata(
-            base_model=str(config.base_model_name_or_path or ""),
-            r=int(config.r),
-            lora_alpha=int(config.lora_alpha),
-            target_modules=tuple(sorted([targets] if isinstance(targets, str) else targets or [])),
-        )
-    check_lora_tensors(tensors, metadata)
-    return Adapter(tensors=tensors, metadata=metadata)
-
-
-def load_into_peft_model(peft_model: PeftModel, adapter: Adapter, adapter_name: str = "default") -> None:
-    """Copy ``adapter``'s weights into a live ``PeftModel``; every LoRA weight must be matched."""
-    import torch
-    from peft import get_peft_model_state_dict, set_peft_model_state_dict
-
-    live = get_peft_model_state_dict(peft_model, adapter_name=adapter_name)
-    check_layout(adapter.tensors, {key: tuple(value.shape) for key, value in live.items()})
-    state = {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in adapter.tensors.items()}
-    set_peft_model_state_dict(peft_model, state, adapter_name=adapter_name)

@@ -1,0 +1,204 @@
+"""The options several `flb` commands share, written once: the same flag means the same thing (type,
+choices, where its value goes) in every command that takes it.
+
+Options that only change a setting (``--account``, ``--store``, ``--password-file``, ...) do not
+reach the command function: their callbacks put the value into the :class:`CLIContext`, where
+``cli.settings`` picks it up over flb.yaml. Where commands describe the same flag in their own words
+(``--device`` for training vs. for inference), the help text is a parameter.
+
+Nothing heavy is imported here: `flb --help` must stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from flb_dapp.cli.context import CLIContext
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+QUANTIZATIONS = ("4bit", "8bit")
+# NOTE: the names of flb_dapp.aggregation's STRATEGIES and DP_MODES, spelled out so that building
+# the command line does not import the aggregation code (tests/cli/test_options.py keeps them equal).
+STRATEGY_NAMES = ("fedavg", "median", "trimmed-mean", "multi-krum")
+DP_MODES = ("none", "fixed", "adaptive")
+
+
+# --- options that set the output mode or a setting ------------------------------------------------
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(CLIContext).json_mode = True
+
+
+def json_option(f: F) -> F:
+    """``--json`` on a command (same as ``flb --json COMMAND``)."""
+    return click.option(
+        "--json",
+        "json_flag",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_json,
+        is_eager=True,
+        help="Print the result as one JSON document on stdout.",
+    )(f)
+
+
+def as_json_option(help: str) -> Callable[[F], F]:
+    """``--json`` passed to the command as ``as_json``, for commands that print their own JSON
+    (`flb simulate`, `flb devnet`) rather than through the CLIContext's output."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def setting_option(*names: str, setting: str, metavar: str, help: str) -> Callable[[F], F]:
+    """An option that overrides the flb.yaml setting ``setting`` (e.g. ``--store`` -> ``store``);
+    its value goes to the :class:`CLIContext`, not to the command function."""
+
+    def override(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(CLIContext).use(**{setting: value})
+
+    return click.option(*names, metavar=metavar, expose_value=False, callback=override, help=help)
+
+
+#: ``--account`` (who is acting; no password needed).
+account_option = setting_option(
+    "--account",
+    "-a",
+    setting="account",
+    metavar="ALIAS",
+    help="Ape account alias (or test:N on a dev chain); default: `account` in flb.yaml.",
+)
+
+#: ``--store``: a local folder or an IPFS (Kubo RPC) URL.
+store_option = setting_option(
+    "--store",
+    setting="store",
+    metavar="PATH_OR_URL",
+    help="Content store: a folder or an IPFS node's RPC URL (default: `store` in flb.yaml).",
+)
+
+#: ``--upload-grpc``: store through the oracle's gRPC upload service instead of the store.
+upload_option = setting_option(
+    "--upload-grpc",
+    setting="upload_grpc",
+    metavar="HOST:PORT",
+    help="Upload through the oracle's gRPC service instead of the store (for clients without IPFS).",
+)
+
+
+def _set_password_file(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value:
+        ctx.ensure_object(CLIContext).password_file = str(value)
+
+
+def password_file_option(help: str) -> Callable[[F], F]:
+    """``--password-file``: where the password comes from (``help`` says which password)."""
+    return click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_set_password_file,
+        help=help,
+    )
+
+
+def signer_options(f: F) -> F:
+    """``--account`` and ``--password-file`` for commands that sign."""
+    f = password_file_option(
+        "File whose first line unlocks the account (else $FLB_PASSWORD, else a hidden prompt)."
+    )(f)
+    return account_option(f)
+
+
+# --- options passed to the command ------------------------------------------------------------------
+def data_option(help: str) -> Callable[[F], F]:
+    """``--data PATH``: the client's training data, a file or a folder (passed as ``data``)."""
+    return click.option("--data", "data", type=click.Path(path_type=Path), help=help)
+
+
+def device_option(help: str, default: str | None = None) -> Callable[[F], F]:
+    """``--device``: where the model runs. Without ``default`` the command gets None (not given)."""
+    shown: dict[str, Any] = {} if default is None else {"default": default, "show_default": True}
+    return click.option("--device", type=click.Choice(list(DEVICES)), help=help, **shown)
+
+
+def quantization_option(help: str) -> Callable[[F], F]:
+    """``--quantization 4bit|8bit``: load the base model quantized (bitsandbytes)."""
+    return click.option("--quantization", type=click.Choice(list(QUANTIZATIONS)), help=help)
+
+
+def strategy_option(default: str = "fedavg") -> Callable[[F], F]:
+    """``--strategy``: the aggregation rule, by the name the aggregation registry knows it by."""
+    return click.option(
+        "--strategy",
+        type=click.Choice(list(STRATEGY_NAMES)),
+        default=default,
+        show_default=True,
+        help="Aggregation rule the oracle uses.",
+    )
+
+
+def dp_option(f: F) -> F:
+    """``--dp none|fixed|adaptive``: server-side differential privacy."""
+    return click.option(
+        "--dp",
+        type=click.Choice(list(DP_MODES)),
+        default="none",
+        show_default=True,
+        help="Server-side differential privacy (clipping + Gaussian noise).",
+    )(f)
+
+
+def train_options(f: F) -> F:
+    """The training options, shared by `flb train` and `flb participate` (their values become a
+    :class:`flb_dapp.cli.training.TrainOptions`)."""
+    options = [
+        click.option(
+            "--model",
+            metavar="PATH_OR_ID",
+            help="Base model to load instead of the task's (a local copy of the same model).",
+        ),
+        device_option("Where to train (default cpu; auto picks cuda, then mps, then cpu)."),
+        quantization_option("Load the frozen base model quantized with bitsandbytes (QLoRA)."),
+        click.option("--steps", type=click.IntRange(min=0), help="Optimizer steps (default: the task's)."),
+        click.option("--learning-rate", type=float, help="Learning rate (default: the task's)."),
+        click.option(
+            "--batch-size", type=click.IntRange(min=1), help="Examples per step (default: the task's)."
+        ),
+        click.option("--seed", type=int, help="Training seed (data order, dropout); default 0."),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            help="CPU threads for torch (tiny models train fastest on 1).",
+        ),
+        click.option(
+            "--local-dp",
+            type=click.Choice(["update", "dp-sgd"]),
+            help="Local differential privacy: clip+noise the update, or DP-SGD (Opacus).",
+        ),
+        click.option(
+            "--dp-epsilon",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Privacy budget epsilon of this round's release (needs --local-dp).",
+        ),
+        click.option(
+            "--dp-delta",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=1e-5,
+            show_default=True,
+            help="Privacy parameter delta (needs --local-dp).",
+        ),
+        click.option(
+            "--dp-clip",
+            type=click.FloatRange(min=0, min_open=True),
+            help="L2 clip norm: of the whole update (update) or per example (dp-sgd).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
