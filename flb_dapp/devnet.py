@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-# NOTE: DevnetError is defined with every other FLB error; importing it from here still works.
-from flb_dapp.exceptions import DevnetError
+from flb_dapp.atomic import OWNER_ONLY, atomic_write_text
+from flb_dapp.exceptions import DevnetError  # NOTE: defined with the other FLB errors; importable here too
 from flb_dapp.node_tools import ANVIL, anvil_missing, helia_missing, ipfs_node_command
 
 SERVICES = ("anvil", "ipfs", "oracle", "api")
@@ -121,7 +121,7 @@ class Devnet:
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
             )
-        self.pid_file(name).write_text(str(process.pid))
+        atomic_write_text(self.pid_file(name), str(process.pid))
         return process
 
     def status(self) -> dict[str, dict[str, Any]]:
@@ -263,10 +263,10 @@ def up(
         "oracle_control_url": f"http://127.0.0.1:{control_port}",
         "poll_interval_s": 1.0,
     }
-    devnet.config_path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    atomic_write_text(devnet.config_path, yaml.safe_dump(settings, sort_keys=False))
     tokens = {"FLB_ORACLE_TOKEN": oracle_token, "FLB_API_TOKEN": api_token}
-    (folder / "tokens.env").write_text("".join(f"{k}={v}\n" for k, v in tokens.items()))
-    os.chmod(folder / "tokens.env", 0o600)
+    tokens_env = "".join(f"{k}={v}\n" for k, v in tokens.items())
+    atomic_write_text(folder / "tokens.env", tokens_env, mode=OWNER_ONLY)
 
     oracle = devnet.spawn(
         "oracle", [_bin("flb-oracle"), "--config", str(devnet.config_path), "-v", "run"], env=tokens
@@ -287,7 +287,7 @@ def up(
             _client_commands(devnet.config_path, f"test:{2 + i}", path) for i, path in enumerate(data)
         ],
     }
-    devnet.info_path.write_text(json.dumps(info, indent=2))
+    atomic_write_text(devnet.info_path, json.dumps(info, indent=2))
     return info
 
 

@@ -12,6 +12,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: `python tools/export_artifacts.py`
+
+from flb_dapp.atomic import atomic_write_text  # noqa: E402
+
 CONTRACTS = ("FLBCoordinator", "FLBRewardToken")
 KEEP = ("contractName", "sourceId", "abi", "deploymentBytecode", "runtimeBytecode", "userdoc", "devdoc")
 
@@ -23,7 +27,7 @@ def main() -> int:
     for name in CONTRACTS:
         contract_type = build["contractTypes"][name]
         slim = {key: contract_type[key] for key in KEEP if key in contract_type}
-        (out / f"{name}.json").write_text(json.dumps(slim, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(out / f"{name}.json", json.dumps(slim, indent=1, sort_keys=True) + "\n")
         print(f"exported {name} -> {out / (name + '.json')}")
     return 0
 

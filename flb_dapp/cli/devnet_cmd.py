@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from flb_dapp.cli.context import CLIContext, pass_cli
-from flb_dapp.cli.simulate_cmd import ape_logging, verbose_option
+from flb_dapp.cli.options import as_json_option, verbose_option
 
 DEFAULT_FOLDER = Path(".flb/devnet")
 FOLDER = click.option(
@@ -33,7 +33,7 @@ def devnet() -> None:
 @click.option("--steps", default=30, show_default=True, help="Local training steps per round.")
 @click.option("--api-port", type=int, default=None, help="Port of the REST API (default: a free one).")
 @click.option("--no-ipfs", is_flag=True, help="Use a local store folder instead of the IPFS node.")
-@click.option("--json", "as_json", is_flag=True, help="Print the devnet's URLs and commands as JSON.")
+@as_json_option("Print the devnet's URLs and commands as JSON.")
 @verbose_option
 @pass_cli
 def up(
@@ -48,6 +48,7 @@ def up(
 ) -> None:
     """Start the devnet and print its URLs and the commands a client runs next."""
     from flb_dapp import devnet as net
+    from flb_dapp.cli.session import ape_logging
 
     try:
         # NOTE: deploying logs each transaction through Ape; the summary below is what users need.
@@ -85,7 +86,7 @@ def up(
 
 @devnet.command("status")
 @FOLDER
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@as_json_option("Print as JSON.")
 def status(folder: Path, as_json: bool) -> None:
     """Show which devnet processes run."""
     from flb_dapp.devnet import Devnet

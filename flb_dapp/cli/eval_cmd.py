@@ -10,13 +10,17 @@ import csv
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from flb_dapp.cli.context import CLIContext, pass_cli
 from flb_dapp.cli.options import device_option, json_option, quantization_option, store_option
 from flb_dapp.exceptions import EvaluationError
+
+if TYPE_CHECKING:
+    from flb_dapp.cli.output import Output
+    from flb_dapp.evaluation.multiple_choice import EvalResult
 
 RECORD_FIELDS = (
     "timestamp",
@@ -167,7 +171,6 @@ def evaluate(
 ) -> None:
     """Multiple-choice accuracy by the log-likelihood of the option letters, overall and per
     category; results saved as JSON and appended to a CSV record."""
-    from flb_dapp.atomic import atomic_write_text
     from flb_dapp.cli.artifacts import fetch_adapter, open_store, read_adapter_file
     from flb_dapp.cli.models import resolve_model
     from flb_dapp.evaluation.multiple_choice import Evaluator
@@ -212,12 +215,23 @@ def evaluate(
         "seconds": round(seconds, 3),
         **result.to_dict(),
     }
+    title = f"{model_name}{' + ' + adapter if adapter else ''} on {data_name}"
+    save_and_show(out, document, result, target, record_file, title)
+
+
+def save_and_show(
+    out: Output, document: dict[str, Any], result: EvalResult, target: Path, record_file: Path, title: str
+) -> None:
+    """Save a run's ``document`` as JSON at ``target``, append its row to ``record_file``, and print
+    the result (a table per category, or the document with ``--json``)."""
+    from flb_dapp.atomic import atomic_write_text
+
     atomic_write_text(target, json.dumps(document, indent=2, sort_keys=True) + "\n")
     append_record(
         record_file,
         {
             **document,
-            "subjects": ",".join(sorted(subjects)),
+            "subjects": ",".join(document["subjects"]),
             "accuracy": f"{result.accuracy:.6f}",
             "loss": f"{result.loss:.6f}",
             "results": str(target),
@@ -228,10 +242,6 @@ def evaluate(
     def human() -> None:
         rows = [(cat, r.n, f"{r.accuracy:.4f}") for cat, r in result.per_category.items()]
         rows.append(("overall", result.n, f"{result.accuracy:.4f}"))
-        out.table(
-            ["category", "questions", "accuracy"],
-            rows,
-            title=f"{model_name}{' + ' + adapter if adapter else ''} on {data_name}",
-        )
+        out.table(["category", "questions", "accuracy"], rows, title=title)
 
     out.result({**document, "results_file": str(target), "record_file": str(record_file)}, human)

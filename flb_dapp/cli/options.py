@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -30,22 +30,27 @@ DP_MODES = ("none", "fixed", "adaptive")
 
 
 # --- options that set the output mode or a setting ------------------------------------------------
-def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.ensure_object(CLIContext).json_mode = True
+def _group_flag(*names: str, attribute: Literal["json_mode", "verbose"], help: str) -> Callable[[F], F]:
+    """A flag on a command that does what the group's flag does: it sets ``attribute`` of the
+    :class:`CLIContext` (eager, so the output mode is known before the other options are read)."""
+
+    def set_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            setattr(ctx.ensure_object(CLIContext), attribute, True)
+
+    return click.option(*names, is_flag=True, expose_value=False, callback=set_flag, is_eager=True, help=help)
 
 
-def json_option(f: F) -> F:
-    """``--json`` on a command (same as ``flb --json COMMAND``)."""
-    return click.option(
-        "--json",
-        "json_flag",
-        is_flag=True,
-        expose_value=False,
-        callback=_set_json,
-        is_eager=True,
-        help="Print the result as one JSON document on stdout.",
-    )(f)
+#: ``--json`` on a command (same as ``flb --json COMMAND``).
+json_option = _group_flag(
+    "--json", "json_flag", attribute="json_mode", help="Print the result as one JSON document on stdout."
+)
+
+#: ``-v/--verbose`` after a command that starts a whole system: the same as ``flb -v COMMAND``
+#: (so `flb simulate ... -v` works where users add it, at the end).
+verbose_option = _group_flag(
+    "--verbose", "-v", attribute="verbose", help="Also show Ape's log: every transaction sent and confirmed."
+)
 
 
 def as_json_option(help: str) -> Callable[[F], F]:

@@ -67,6 +67,26 @@ def connect(network: str, verbose: bool = False) -> Iterator[Any]:
 
 
 @contextmanager
+def ape_logging(verbose: bool) -> Iterator[None]:
+    """Ape's log at INFO with ``verbose``, else errors only, for the duration of the block.
+
+    Ape logs every transaction it submits and confirms, and every deployment, at INFO/SUCCESS: a
+    run of many rounds would bury its own table under them. Unlike Ape's ``logger.at_level``, the
+    previous level comes back even when the block raises (in-process callers keep their setup).
+    For the top-floor commands (`flb simulate`, `flb devnet up`) that connect through
+    :func:`flb_dapp.chain.network.connect` rather than :func:`connect`.
+    """
+    from ape.logging import logger
+
+    previous = logger.level
+    logger.set_level(logging.INFO if verbose else logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.set_level(previous)
+
+
+@contextmanager
 def chain_session(settings: Any, verbose: bool = False) -> Iterator[ChainSession]:
     """Connect to ``settings.network`` and open the coordinator named by ``settings.deployment``."""
     from flb_dapp.chain.deployment import DeploymentRecord

@@ -3,55 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from flb_dapp.cli.context import CLIContext, pass_cli
-
-STRATEGY_NAMES = ["fedavg", "median", "trimmed-mean", "multi-krum"]
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.ensure_object(CLIContext).verbose = True
-
-
-def verbose_option(f: F) -> F:
-    """``-v/--verbose`` after a command that starts a whole system: the same as ``flb -v COMMAND``
-    (so `flb simulate ... -v` works where users add it, at the end)."""
-    return click.option(
-        "--verbose",
-        "-v",
-        is_flag=True,
-        expose_value=False,
-        callback=_set_verbose,
-        is_eager=True,
-        help="Also show Ape's log: every transaction sent and confirmed.",
-    )(f)
-
-
-@contextmanager
-def ape_logging(verbose: bool) -> Iterator[None]:
-    """Ape's log at INFO with ``verbose``, else errors only, for the duration of the block.
-
-    Ape logs every transaction it submits and confirms, and every deployment, at INFO/SUCCESS: a
-    run of many rounds would bury its own table under them. Unlike Ape's ``logger.at_level``, the
-    previous level comes back even when the block raises (in-process callers keep their setup).
-    """
-    from ape.logging import logger
-
-    previous = logger.level
-    logger.set_level(logging.INFO if verbose else logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.set_level(previous)
+from flb_dapp.cli.options import as_json_option, dp_option, strategy_option, verbose_option
 
 
 def strategy_spec(
@@ -80,20 +38,8 @@ def strategy_spec(
 @click.option(
     "--model", default="tiny", show_default=True, help="tiny, smollm2, or a Hugging Face model path/id."
 )
-@click.option(
-    "--strategy",
-    type=click.Choice(STRATEGY_NAMES),
-    default="fedavg",
-    show_default=True,
-    help="Aggregation rule the oracle uses.",
-)
-@click.option(
-    "--dp",
-    type=click.Choice(["none", "fixed", "adaptive"]),
-    default="none",
-    show_default=True,
-    help="Server-side differential privacy (clipping + Gaussian noise).",
-)
+@strategy_option()
+@dp_option
 @click.option("--clip-norm", type=float, default=None, help="Clip norm C for --dp fixed (default 1.0).")
 @click.option(
     "--noise-multiplier", type=float, default=None, help="Noise multiplier z for --dp (default 1.0)."
@@ -116,7 +62,7 @@ def strategy_spec(
     show_default=True,
     help="Ape's embedded chain, or a dev node's RPC URI (anvil) to keep the chain after the run.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+@as_json_option("Print summary.json instead of the table.")
 @verbose_option
 @pass_cli
 def simulate(
@@ -141,6 +87,7 @@ def simulate(
 
     from flb_dapp.chain.deployment import TOKEN_DECIMALS
     from flb_dapp.chain.network import connect
+    from flb_dapp.cli.session import ape_logging
     from flb_dapp.cli.simulation import RoundRow, SimulationConfig, run_simulation
 
     if clients < 1 or rounds < 1:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
-from flb_dapp.atomic import atomic_write_bytes
+from flb_dapp.atomic import atomic_write_bytes, atomic_write_text
 from flb_dapp.chain.deployment import TOKEN_DECIMALS
 from flb_dapp.evaluation.task import make_task
 from flb_dapp.federation import Federation, FederationPlan, build_federation
@@ -151,7 +151,7 @@ def run_simulation(
             "scoring": config.scoring,
         },
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     plot_summary(summary, out / "plot.png")
     return summary
 

@@ -1,9 +1,9 @@
 """Multiple-choice questions in the MMLU-Pro schema, and their loaders.
 
 One record is ``{question_id, question, options (2-10 strings), answer ("A".."J"), answer_index,
-category, src?}`` as in ``TIGER-Lab/MMLU-Pro``. Records come from a local JSON / JSONL / Parquet file
-or a Hugging Face dataset id. A malformed record is refused with an error naming it, because a silently
-skipped question changes every accuracy computed from the set.
+category, src?}`` as in ``TIGER-Lab/MMLU-Pro``. Records come from a local JSON / JSONL / Parquet /
+Arrow file or a Hugging Face dataset id. A malformed record is refused with an error naming it,
+because a silently skipped question changes every accuracy computed from the set.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from flb_dapp.atomic import atomic_write_text
 from flb_dapp.exceptions import EvaluationError, MalformedRecordError
 
 LETTERS = "ABCDEFGHIJ"
 MAX_OPTIONS = len(LETTERS)
+FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".arrow")
+# An Arrow IPC *file* starts with these bytes; an IPC *stream* starts with a message instead.
+ARROW_FILE_MAGIC = b"ARROW1"
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,10 @@ def questions_from_records(records: Iterable[Mapping[str, Any]], source: str = "
 
 
 def load_questions(source: str | Path, *, split: str = "test", limit: int | None = None) -> list[MCQuestion]:
-    """Questions from a ``.json`` / ``.jsonl`` / ``.parquet`` file, a local dataset folder (e.g. a
-    clone of ``TIGER-Lab/MMLU-Pro``: ``split`` picks its files), or a Hugging Face dataset id.
+    """Questions from a ``.json`` / ``.jsonl`` / ``.parquet`` / ``.arrow`` file, a local dataset
+    folder (e.g. a clone of ``TIGER-Lab/MMLU-Pro``: ``split`` picks its files), or a Hugging Face
+    dataset id. ``.arrow`` may be an Arrow IPC stream (what ``datasets`` caches and
+    ``Dataset.save_to_disk`` write) or an Arrow IPC file (``pyarrow.ipc.new_file``).
 
     Folders and ids go through ``datasets.load_dataset``, which respects ``HF_DATASETS_OFFLINE``.
     ``limit`` keeps the first questions (in file order).
@@ -109,7 +115,7 @@ def load_questions(source: str | Path, *, split: str = "test", limit: int | None
         records = _read_file(path)
         label = str(path)
     else:
-        if path.suffix.lower() in {".json", ".jsonl", ".parquet"}:
+        if path.suffix.lower() in FILE_SUFFIXES:
             raise EvaluationError(f"{path}: no such file")
         records = _read_hub(str(source), split)
         label = f"{source}[{split}]"
@@ -119,11 +125,9 @@ def load_questions(source: str | Path, *, split: str = "test", limit: int | None
 
 
 def save_questions(questions: Sequence[MCQuestion], path: str | Path) -> Path:
-    """Write questions as JSONL (one MMLU-Pro record a line)."""
+    """Write questions as JSONL (one MMLU-Pro record a line), all or nothing."""
     out = Path(path)
-    with out.open("w", encoding="utf-8") as f:
-        for q in questions:
-            f.write(json.dumps(q.to_record(), ensure_ascii=False) + "\n")
+    atomic_write_text(out, "".join(json.dumps(q.to_record(), ensure_ascii=False) + "\n" for q in questions))
     return out
 
 
@@ -132,7 +136,13 @@ def _read_file(path: Path) -> list[Any]:
     try:
         if suffix == ".jsonl":
             records = []
-            for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            # NOTE: JSON Lines ends a record at "\n" only. str.splitlines() (and text-mode reading)
+            # would also break at U+0085, U+2028, U+2029, \v, \f, ... which json.dumps leaves
+            # unescaped inside strings (real MMLU questions hold U+0085), so read bytes and split
+            # on "\n", dropping the "\r" of a CRLF line end.
+            lines = path.read_bytes().decode("utf-8").split("\n")
+            for lineno, raw_line in enumerate(lines, start=1):
+                line = raw_line.removesuffix("\r")
                 if not line.strip():
                     continue
                 try:
@@ -152,6 +162,8 @@ def _read_file(path: Path) -> list[Any]:
             import pyarrow.parquet as pq
 
             return list(pq.read_table(path).to_pylist())
+        if suffix == ".arrow":
+            return read_arrow_records(path)
     except json.JSONDecodeError as exc:
         raise EvaluationError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except OSError as exc:
@@ -160,7 +172,21 @@ def _read_file(path: Path) -> list[Any]:
         if isinstance(exc, EvaluationError):
             raise
         raise EvaluationError(f"{path}: cannot be read as {suffix} ({exc})") from exc
-    raise EvaluationError(f"{path}: unsupported file type {suffix!r}; use .json, .jsonl or .parquet")
+    raise EvaluationError(f"{path}: unsupported file type {suffix!r}; use {', '.join(FILE_SUFFIXES)}")
+
+
+def read_arrow_records(path: Path) -> list[dict[str, Any]]:
+    """The rows of an Arrow IPC stream or file as dicts; the format is told by the file's first bytes."""
+    import pyarrow as pa
+
+    try:
+        with path.open("rb") as f:
+            is_file_format = f.read(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC
+        with pa.memory_map(str(path)) as source:
+            reader = pa.ipc.open_file(source) if is_file_format else pa.ipc.open_stream(source)
+            return list(reader.read_all().to_pylist())
+    except (pa.ArrowException, OSError) as exc:
+        raise EvaluationError(f"{path}: not a readable Arrow IPC stream or file ({exc})") from exc
 
 
 def _read_hub(dataset_id: str, split: str) -> list[Any]:

@@ -13,7 +13,6 @@ The contract stores CIDs in their binary CIDv1 form: ``0x01 <codec varint> 0x12 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from typing import BinaryIO
 
 from flb_dapp.exceptions import InvalidCidError
 from flb_dapp.storage import dagpb
+from flb_dapp.storage.multibase import b32decode, b32encode, b58decode, b58encode  # b58*: re-exported
 
 CHUNK_SIZE = 262_144  # Kubo's default chunker, size-262144
 MAX_LINKS = 174  # Kubo's balanced layout: links per internal node
@@ -31,41 +31,7 @@ MULTIHASH_SHA2_256 = 0x12
 DIGEST_SIZE = 32
 
 CODEC_NAMES = {CODEC_RAW: "raw", CODEC_DAG_PB: "dag-pb"}
-_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
 _READ_SIZE = 4 * CHUNK_SIZE  # a multiple of the chunk size keeps reads aligned to chunks
-
-
-# --- multibase ---------------------------------------------------------------------------------------
-def b58encode(data: bytes) -> str:
-    """base58btc (Bitcoin alphabet), leading zero bytes as '1'."""
-    zeros = len(data) - len(data.lstrip(b"\0"))
-    number = int.from_bytes(data, "big")
-    chars: list[str] = []
-    while number:
-        number, rem = divmod(number, 58)
-        chars.append(_B58_ALPHABET[rem])
-    return "1" * zeros + "".join(reversed(chars))
-
-
-def b58decode(text: str) -> bytes:
-    """Inverse of :func:`b58encode`; raises ValueError on a character outside the alphabet."""
-    number = 0
-    for char in text:
-        if char not in _B58_INDEX:
-            raise ValueError(f"{char!r} is not a base58btc character")
-        number = number * 58 + _B58_INDEX[char]
-    zeros = len(text) - len(text.lstrip("1"))
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
-    return b"\0" * zeros + body
-
-
-def _b32encode(data: bytes) -> str:
-    return base64.b32encode(data).decode("ascii").lower().rstrip("=")
-
-
-def _b32decode(text: str) -> bytes:
-    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
 
 
 # --- the CID value type ------------------------------------------------------------------------------
@@ -109,7 +75,7 @@ class Cid:
         """The usual text form: base58btc ``Qm...`` for v0, base32 ``b...`` for v1."""
         if self.version == 0:
             return b58encode(self.multihash)
-        return "b" + _b32encode(self.to_bytes())
+        return "b" + b32encode(self.to_bytes())
 
     def __str__(self) -> str:
         return self.encode()
@@ -158,7 +124,7 @@ class Cid:
                 if body not in (body.lower(), body.upper()):
                     raise ValueError("mixed case base32")
                 try:
-                    raw = _b32decode(body)
+                    raw = b32decode(body)
                 except ValueError as exc:
                     raise ValueError(f"not valid base32 ({exc})") from exc
             elif prefix == "z":

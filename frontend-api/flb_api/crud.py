@@ -117,6 +117,12 @@ def report_bytes(conn: sqlite3.Connection, number: int) -> sqlite3.Row | None:
     return conn.execute("SELECT cid, status, error, raw FROM reports WHERE round = ?", (number,)).fetchone()
 
 
+def cumulative_rewards(conn: sqlite3.Connection, number: int) -> dict[str, int]:
+    """Every client's cumulative reward after round ``number``, as its indexed report says."""
+    rows = conn.execute("SELECT client, cumulative FROM rewards WHERE round = ?", (number,)).fetchall()
+    return {row["client"]: int(row["cumulative"]) for row in rows}
+
+
 # --- updates --------------------------------------------------------------------------------------------
 def _update(row: sqlite3.Row) -> dict[str, Any]:
     return {

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from flb_api.main import create_app
 
 from flb_dapp.chain.coordinator import Coordinator
-from flb_dapp.merkle import verify_proof
+from flb_dapp.merkle import RewardsTree, verify_proof
 from flb_dapp.storage.cid import cid_of_bytes
 from tests.api.conftest import api_settings
 from tests.api.federation import Federation
@@ -180,6 +180,24 @@ def test_report_is_served_byte_for_byte(client: TestClient, federation: Federati
         assert cid_of_bytes(reply.content) == cid == reply.headers["x-content-cid"]
         assert reply.content == federation.store.get_bytes(cid)
         assert reply.json() == _report(federation, number)
+
+
+def test_rewards_tree_is_the_dump_stored_beside_the_report(
+    client: TestClient, federation: Federation
+) -> None:
+    for number in (1, 2):
+        reply = client.get(f"/rounds/{number}/rewards-tree")
+        report = federation.outcomes[number].report
+        assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
+        # The same bytes the oracle stored under the CID its report names.
+        assert cid_of_bytes(reply.content) == report.rewards.tree_cid == reply.headers["x-content-cid"]
+        assert reply.content == federation.store.get_bytes(report.rewards.tree_cid)
+        tree = RewardsTree.from_standard_dump(reply.json())
+        assert tree.root_hex == federation.coordinator.round(number).rewards_root
+        assert tree.amounts == {c: a for c, a in report.rewards.cumulative.items() if a > 0}
+    assert client.get("/rounds/3/rewards-tree").json() == {
+        "detail": "Round 3 is still open; it has no rewards tree yet"
+    }
 
 
 # --- /clients, /leaderboard, proofs ---------------------------------------------------------------------
@@ -407,6 +425,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         "/rounds/{n}",
         "/rounds/{n}/updates",
         "/rounds/{n}/report",
+        "/rounds/{n}/rewards-tree",
         "/clients",
         "/clients/{addr}",
         "/clients/{addr}/proof",

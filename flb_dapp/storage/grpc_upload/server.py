@@ -19,24 +19,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
-from typing import BinaryIO, NoReturn
+from typing import NoReturn
 
 import grpc
 from eth_utils import is_address, to_checksum_address
 
 from flb_dapp.exceptions import InvalidCidError
 from flb_dapp.storage.base import ContentStore
-from flb_dapp.storage.cid import UnixFSHasher, parse_cid
+from flb_dapp.storage.cid import parse_cid
 from flb_dapp.storage.grpc_upload import upload_pb2, upload_pb2_grpc
 from flb_dapp.storage.grpc_upload.policy import ChainView, ClientStatus, as_chain_view
 from flb_dapp.storage.grpc_upload.signing import recover_uploader
+from flb_dapp.storage.grpc_upload.stream import Refusal, StreamLimits, TimedStream, receive_content
 from flb_dapp.storage.grpc_upload.tls import refuse_plaintext_listen, tls_server_credentials
 
 log = logging.getLogger(__name__)
@@ -51,35 +50,6 @@ __all__ = [
     "UploadServer",
     "tls_server_credentials",
 ]
-
-
-@dataclass(frozen=True)
-class StreamLimits:
-    """How long and how slowly one upload may take, and how many may run at once.
-
-    An upload must be complete ``deadline_s`` after it began; and, after the first ``grace_s``
-    (which also bounds the wait for the header), it must keep an average of ``min_rate`` bytes per
-    second: ``n`` bytes received buy ``grace_s + n / min_rate`` seconds since the start.
-    ``min_rate = 0`` checks the total deadline only. ``max_streams`` uploads run at once (one worker
-    thread each); more are refused with RESOURCE_EXHAUSTED.
-    """
-
-    deadline_s: float = 60.0
-    min_rate: int = 16 << 10
-    grace_s: float = 5.0
-    max_streams: int = 16
-
-    def __post_init__(self) -> None:
-        if self.deadline_s <= 0 or self.grace_s < 0 or self.min_rate < 0 or self.max_streams < 1:
-            raise ValueError(f"invalid stream limits: {self}")
-
-
-class _Refusal(Exception):
-    """An upload refused with a gRPC status and a message for the client."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -104,7 +74,7 @@ class UploadLedger:
 
     def reserve(self, round: int, signer: str, cid: str, size: int, has: Callable[[str], bool]) -> str | None:
         """Reserve the slot for a new upload (returns None), or the accepted CID when this exact
-        upload was already stored (``has(cid)`` still true); raises _Refusal otherwise."""
+        upload was already stored (``has(cid)`` still true); raises Refusal otherwise."""
         key = (round, signer)
         with self._lock:
             self._forget_before(round)
@@ -113,14 +83,14 @@ class UploadLedger:
                 if accepted.cid == cid and accepted.size == size and has(cid):
                     return cid
                 if accepted.cid != cid or accepted.size != size:
-                    raise _Refusal(
+                    raise Refusal(
                         grpc.StatusCode.ALREADY_EXISTS,
                         f"{signer} already uploaded {accepted.cid} for round {round}; "
                         "one upload per client and round",
                     )
                 del self._accepted[key]  # the same CID, lost by the store since: take it again
             if key in self._pending:
-                raise _Refusal(
+                raise Refusal(
                     grpc.StatusCode.ABORTED,
                     f"another upload by {signer} for round {round} is in progress",
                 )
@@ -147,82 +117,6 @@ class UploadLedger:
         self._newest = round
         for key in [k for k in self._accepted if k[0] < round]:
             del self._accepted[key]
-
-
-_END = object()
-
-
-class _TimedStream:
-    """The request stream, read in a helper thread so the worker can give up on a slow client.
-
-    The worker waits for each message at most until the upload's deadline (the sooner of the total
-    deadline and the rate allowance); past it, it raises DEADLINE_EXCEEDED, the RPC ends, gRPC ends
-    the helper's blocked read, and both threads are free. The hand-over queue holds two messages,
-    so a fast client cannot make the server buffer more than that.
-    """
-
-    def __init__(self, requests: Iterator[upload_pb2.UploadChunk], limits: StreamLimits) -> None:
-        self.limits = limits
-        self.started = time.monotonic()
-        self._requests = requests
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._pump, name="flb-upload-reader", daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        item: object = _END
-        try:
-            for message in self._requests:
-                if not self._put(message):
-                    return
-        except Exception as exc:  # the client cancelled, or the RPC ended under us
-            item = exc
-        self._put(item)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def next(self, received: int | None, declared: int | None = None) -> upload_pb2.UploadChunk | None:
-        """The next message, or None at the end of the stream. ``received`` is None before the header."""
-        limits = self.limits
-        total_at = self.started + limits.deadline_s
-        if received is None:
-            allowed = min(limits.grace_s, limits.deadline_s) if limits.grace_s > 0 else limits.deadline_s
-            wait_until, reason = self.started + allowed, f"no upload header within {allowed:g} s; aborted"
-        else:
-            wait_until = total_at
-            reason = (
-                f"upload not finished within {limits.deadline_s:g} s "
-                f"({received} of {declared} bytes received); aborted"
-            )
-            if limits.min_rate > 0:
-                allowance = limits.grace_s + received / limits.min_rate
-                if self.started + allowance < wait_until:
-                    wait_until = self.started + allowance
-                    reason = (
-                        f"upload slower than {limits.min_rate} bytes/s: {received} of {declared} bytes "
-                        f"received in {allowance:g} s; aborted"
-                    )
-        try:
-            item = self._queue.get(timeout=max(0.0, wait_until - time.monotonic()))
-        except queue.Empty:
-            raise _Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, reason) from None
-        if item is _END:
-            return None
-        if isinstance(item, Exception):
-            raise _Refusal(grpc.StatusCode.CANCELLED, f"the client ended the stream: {item!r}") from item
-        assert isinstance(item, upload_pb2.UploadChunk)
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
 
 
 class AdapterUploadServicer(upload_pb2_grpc.AdapterUploadServicer):
@@ -256,26 +150,26 @@ class AdapterUploadServicer(upload_pb2_grpc.AdapterUploadServicer):
     def Upload(  # the RPC's name, as the generated base class spells it
         self, request_iterator: Iterator[upload_pb2.UploadChunk], context: grpc.ServicerContext
     ) -> upload_pb2.UploadReceipt:
-        stream = _TimedStream(request_iterator, self.limits)
+        stream = TimedStream(request_iterator, self.limits)
         try:
             return self._upload(stream)
-        except _Refusal as refusal:
+        except Refusal as refusal:
             log.info("upload from %s refused (%s): %s", context.peer(), refusal.code.name, refusal)
             _abort(context, refusal.code, str(refusal))
         finally:
             stream.close()
 
-    def _upload(self, stream: _TimedStream) -> upload_pb2.UploadReceipt:
+    def _upload(self, stream: TimedStream) -> upload_pb2.UploadReceipt:
         first = stream.next(None)
         if first is None or first.WhichOneof("payload") != "header":
-            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the upload header")
+            raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the upload header")
         header = first.header
         cid = self._check_header(header)
         signer = self._check_signer(header, cid)
         self._check_round(header.round)
         self._check_standing(signer)
         if header.size > self.max_size:
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"declared size {header.size} bytes exceeds this server's limit of {self.max_size}",
             )
@@ -291,26 +185,26 @@ class AdapterUploadServicer(upload_pb2_grpc.AdapterUploadServicer):
         log.info("stored %s (%d bytes) from %s for round %d", cid, received, signer, header.round)
         return upload_pb2.UploadReceipt(cid=cid, size=received, signer=signer)
 
-    def _store(self, stream: _TimedStream, declared: int, cid: str) -> int:
+    def _store(self, stream: TimedStream, declared: int, cid: str) -> int:
         fd, tmp_name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self.tmp_dir)
         try:
             with os.fdopen(fd, "wb") as out:
-                received = self._receive(stream, declared, cid, out)
+                received = receive_content(stream, declared, cid, self.max_size, out)
             stored = self.store.put_file(tmp_name)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
         if stored != cid:  # pragma: no cover - the store computes the same CID as _receive did
-            raise _Refusal(grpc.StatusCode.INTERNAL, f"store keyed the upload as {stored}, expected {cid}")
+            raise Refusal(grpc.StatusCode.INTERNAL, f"store keyed the upload as {stored}, expected {cid}")
         return received
 
     def _check_header(self, header: upload_pb2.UploadHeader) -> str:
         if not is_address(header.contract_address):
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.INVALID_ARGUMENT, f"contract address {header.contract_address!r} is malformed"
             )
         if to_checksum_address(header.contract_address) != self.contract_address:
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"upload is for contract {header.contract_address}; this server accepts uploads for "
                 f"{self.contract_address}",
@@ -318,25 +212,25 @@ class AdapterUploadServicer(upload_pb2_grpc.AdapterUploadServicer):
         try:
             parsed = parse_cid(header.cid)
         except InvalidCidError as exc:
-            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"header CID is invalid: {exc}") from exc
+            raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"header CID is invalid: {exc}") from exc
         if parsed.version != 1:
-            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"header CID {header.cid} must be a CIDv1")
+            raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"header CID {header.cid} must be a CIDv1")
         return parsed.encode()
 
     def _check_signer(self, header: upload_pb2.UploadHeader, cid: str) -> str:
         if not header.signature:
-            raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, "the upload header carries no signature")
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, "the upload header carries no signature")
         if not is_address(header.client_address):
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.UNAUTHENTICATED, f"client address {header.client_address!r} is malformed"
             )
         claimed = to_checksum_address(header.client_address)
         try:
             signer = recover_uploader(header.signature, self.contract_address, header.round, cid, header.size)
         except Exception as exc:  # eth_keys raises several types for a malformed signature
-            raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, f"the signature is malformed: {exc}") from exc
+            raise Refusal(grpc.StatusCode.UNAUTHENTICATED, f"the signature is malformed: {exc}") from exc
         if signer != claimed:
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.UNAUTHENTICATED,
                 f"the signature is not {claimed}'s over this header (it recovers to {signer}): "
                 "wrong key, or the contract, round, CID or size differ from what was signed",
@@ -347,9 +241,9 @@ class AdapterUploadServicer(upload_pb2_grpc.AdapterUploadServicer):
         try:
             open_round = self.chain.open_round()
         except Exception as exc:
-            raise _Refusal(grpc.StatusCode.UNAVAILABLE, f"cannot tell the open round: {exc}") from exc
+            raise Refusal(grpc.StatusCode.UNAVAILABLE, f"cannot tell the open round: {exc}") from exc
         if open_round is not None and round != open_round:
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"upload is signed for round {round}, but the open round is {open_round}",
             )
@@ -358,51 +252,18 @@ class AdapterUploadServicer(upload_pb2_grpc.AdapterUploadServicer):
         try:
             status = self.chain.client_status(signer)
         except Exception as exc:
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.UNAVAILABLE, f"cannot check {signer}'s registration: {exc}"
             ) from exc
         if status is ClientStatus.BANNED:
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.PERMISSION_DENIED, f"{signer} is banned by contract {self.contract_address}"
             )
         if status is not ClientStatus.REGISTERED:
-            raise _Refusal(
+            raise Refusal(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"{signer} is not a registered client of contract {self.contract_address}",
             )
-
-    def _receive(self, stream: _TimedStream, declared: int, cid: str, out: BinaryIO) -> int:
-        """Stream the content to ``out``, enforcing the limits; returns the byte count."""
-        hasher = UnixFSHasher(1)
-        received = 0
-        while (message := stream.next(received, declared)) is not None:
-            if message.WhichOneof("payload") != "data":
-                raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "only data may follow the header")
-            received += len(message.data)
-            if received > self.max_size:
-                raise _Refusal(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"upload exceeds this server's limit of {self.max_size} bytes; stopped reading",
-                )
-            if received > declared:
-                raise _Refusal(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"upload sends more than the {declared} bytes its header declared; stopped reading",
-                )
-            hasher.update(message.data)
-            out.write(message.data)
-        if received != declared:
-            raise _Refusal(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"stream ended after {received} bytes; header declared {declared}",
-            )
-        actual = hasher.finalize().encode()
-        if actual != cid:
-            raise _Refusal(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"CID mismatch: the content hashes to {actual}, the signed header names {cid}",
-            )
-        return received
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:

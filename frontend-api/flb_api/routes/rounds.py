@@ -9,6 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from flb_api import crud
 from flb_api.deps import ConnDep, PageDep, RoundNumber
 from flb_api.models import RoundPublic, RoundsPublic, UpdatesPublic
+from flb_dapp.merkle import build_rewards_tree
+from flb_dapp.report import canonical_json
+from flb_dapp.storage.cid import cid_of_bytes
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
 
@@ -74,3 +77,37 @@ async def read_round_report(conn: ConnDep, n: RoundNumber) -> Response:
         "Cache-Control": "public, max-age=31536000, immutable",
     }
     return Response(bytes(row["raw"]), media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/{n}/rewards-tree",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": "OpenZeppelin StandardMerkleTree dump (standard-v1) of the cumulative rewards",
+        },
+        404: {"description": "No such round, the round is still open, or nobody has earned anything"},
+        503: {"description": "The round's report is not indexed (yet, or it contradicts the chain)"},
+    },
+)
+async def read_rewards_tree(conn: ConnDep, n: RoundNumber) -> Response:
+    """The rewards tree after round ``n`` as `StandardMerkleTree.load` (npm `@openzeppelin/merkle-tree`)
+    opens it: claim front ends take a proof from it. Its bytes hash to the report's `rewards.tree_cid`."""
+    found = _round_or_404(conn, n)
+    if found["status"] != "finalized":
+        raise HTTPException(404, f"Round {n} is still open; it has no rewards tree yet")
+    if found["report_status"] != "indexed":
+        raise HTTPException(
+            503,
+            f"The report of round {n} is {found['report_status']}; no rewards tree",
+            headers={"Retry-After": "5"},
+        )
+    tree = build_rewards_tree(crud.cumulative_rewards(conn, n))
+    if not tree.amounts:
+        raise HTTPException(404, f"Nobody has earned anything by round {n}: the tree is empty")
+    if tree.root_hex.lower() != str(found["rewards_root"]).lower():  # the index agrees with the chain
+        raise HTTPException(503, f"The indexed rewards of round {n} do not give the on-chain root")
+    body = canonical_json(tree.standard_dump())
+    headers = {"X-Content-CID": cid_of_bytes(body), "Cache-Control": "public, max-age=31536000, immutable"}
+    return Response(body, media_type="application/json", headers=headers)
