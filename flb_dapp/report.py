@@ -85,6 +85,7 @@ class EvaluationSummary(_Part):
     loss: Real | None  # None: the loss was NaN
     n: int
     per_category: dict[str, CategoryScore] = {}
+    accuracy_norm: Real | None = None  # the cloze formulation's length-normalised accuracy
 
 
 class ReportInput(_Part):
@@ -192,6 +193,9 @@ class RoundReport(_Part):
             rewards[key] = {client: str(amount) for client, amount in rewards[key].items()}
         if rewards["tree_cid"] is None:
             rewards.pop("tree_cid")
+        for summary in document["metrics"].values():
+            if summary["accuracy_norm"] is None:  # letters: no such figure, so no such key
+                summary.pop("accuracy_norm")
         return document
 
     def to_json(self) -> bytes:

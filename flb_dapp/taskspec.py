@@ -25,10 +25,18 @@ BUNDLED = "bundled"
 @dataclass(frozen=True)
 class TaskSpec:
     model: str = TINY
-    data: str = BUNDLED  # evaluation data: "bundled", a JSON/JSONL/Parquet file, or a dataset id
+    # evaluation data: "bundled", a benchmark name (flb_dapp.evaluation.benchmarks: "arc-easy",
+    # "mmlu", ...; its test split, else validation), a JSON/JSONL/Parquet/Arrow file, or a dataset id
+    data: str = BUNDLED
     task_seed: int = 0
     eval_limit: int | None = None
     eval_shots: int = 0
+    # How a question is scored: "letters" (log-likelihood of the option letter after a lettered
+    # prompt, MMLU-Pro style) or "cloze" (of each option's text after the question; acc and
+    # acc_norm). Clients train on the same format. eval_chat: inside the chat template or not
+    # (None: whenever the tokenizer has one).
+    eval_format: str = "letters"
+    eval_chat: bool | None = None
     lora_r: int = 8
     lora_alpha: int = 16
     lora_seed: int = 0
@@ -49,6 +57,8 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if self.lora_r < 1 or self.lora_alpha < 1:
             raise ConfigError(f"LoRA r and alpha must be >= 1, got {self.lora_r}, {self.lora_alpha}")
+        if self.eval_format not in ("letters", "cloze"):
+            raise ConfigError(f"eval_format must be 'letters' or 'cloze', got {self.eval_format!r}")
         if self.steps < 0:
             raise ConfigError(f"steps must be >= 0, got {self.steps}")
         if self.max_samples is not None and self.max_samples < 1:
@@ -110,11 +120,16 @@ def base_model_name(spec: TaskSpec) -> str:
 
 def evaluation_split(spec: TaskSpec) -> tuple[list[Any], list[Any]]:
     """(questions, few-shot dev pool) the oracle evaluates on."""
+    from flb_dapp.evaluation.benchmarks import BENCHMARKS, load_benchmark
+
     if spec.data == BUNDLED:
         from flb_dapp.evaluation.task import make_task
 
         task = make_task(seed=spec.task_seed)
         test, dev = list(task.test), list(task.dev)
+    elif spec.data in BENCHMARKS:
+        # NOTE: a seeded sample (not the first N rows, which are often sorted by topic).
+        return load_benchmark(spec.data, limit=spec.eval_limit, seed=spec.task_seed), []
     else:
         from flb_dapp.evaluation.datasets import load_questions
 
@@ -133,7 +148,15 @@ def make_evaluator(spec: TaskSpec, cache_dir: str | Path, device: str = "cpu") -
     from flb_dapp.evaluation.multiple_choice import Evaluator
 
     questions, dev = evaluation_split(spec)
-    return Evaluator(model_path(spec, cache_dir), questions, dev=dev, k_shot=spec.eval_shots, device=device)
+    return Evaluator(
+        model_path(spec, cache_dir),
+        questions,
+        dev=dev,
+        k_shot=spec.eval_shots,
+        device=device,
+        formulation=spec.eval_format,
+        chat=spec.eval_chat,
+    )
 
 
 def initial_adapter(spec: TaskSpec, cache_dir: str | Path) -> Adapter:

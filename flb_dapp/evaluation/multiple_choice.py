@@ -12,6 +12,7 @@ copying their weights into the LoRA layers, because the oracle scores many adapt
 from __future__ import annotations
 
 import inspect
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,12 +22,21 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from flb_dapp.evaluation.cloze import (
+    ClozeRequest,
+    PrefixCache,
+    build_request,
+    continuation_logprobs,
+    shared_prefix_length,
+)
 from flb_dapp.evaluation.datasets import LETTERS, MCQuestion
 from flb_dapp.evaluation.prompts import has_chat_template, render_prompt
 from flb_dapp.exceptions import EvaluationError
 from flb_dapp.lora.adapter import Adapter, AdapterMetadata
 from flb_dapp.training.models import Quantization, load_model, load_tokenizer, resolve_device
 from flb_dapp.training.peft_io import load_adapter_weights, lora_config, wrap_with_lora
+
+FORMULATIONS = ("letters", "cloze")
 
 
 class CategoryResult(NamedTuple):
@@ -44,15 +54,34 @@ class EvalResult:
     n: int
     per_category: dict[str, CategoryResult] = field(default_factory=dict)
     predictions: tuple[str, ...] = ()
+    # cloze only: accuracy when each option's log-likelihood is divided by its length in characters
+    accuracy_norm: float | None = None
+    per_category_norm: dict[str, CategoryResult] = field(default_factory=dict)
+
+    @property
+    def stderr(self) -> float:
+        """Standard error of the accuracy (sample standard deviation over sqrt(n), as harnesses report)."""
+        return binomial_stderr(self.accuracy, self.n)
+
+    @property
+    def stderr_norm(self) -> float | None:
+        return None if self.accuracy_norm is None else binomial_stderr(self.accuracy_norm, self.n)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for round reports."""
-        return {
+        """JSON-ready form for round reports (``accuracy_norm`` only where the formulation has one)."""
+        out: dict[str, Any] = {
             "accuracy": self.accuracy,
             "loss": self.loss,
             "n": self.n,
             "per_category": {c: {"accuracy": r.accuracy, "n": r.n} for c, r in self.per_category.items()},
         }
+        if self.accuracy_norm is not None:
+            out["accuracy_norm"] = self.accuracy_norm
+        return out
+
+
+def binomial_stderr(accuracy: float, n: int) -> float:
+    return math.sqrt(accuracy * (1 - accuracy) / (n - 1)) if n > 1 else 0.0
 
 
 def select_shots(q: MCQuestion, dev: Sequence[MCQuestion], k: int) -> list[MCQuestion]:
@@ -86,11 +115,18 @@ class Evaluator:
         dtype: str = "float32",
         max_seq_len: int = 2048,
         tokenizer: Any = None,
+        formulation: str = "letters",
+        chat: bool | None = None,
     ) -> None:
         if not questions:
             raise EvaluationError("no questions to evaluate")
         if k_shot > 0 and not dev:
             raise EvaluationError("k-shot evaluation needs a dev split to draw examples from")
+        if formulation not in FORMULATIONS:
+            raise EvaluationError(f"unknown formulation {formulation!r}; choose one of {FORMULATIONS}")
+        if formulation == "cloze" and k_shot > 0:
+            raise EvaluationError("the cloze formulation is zero-shot here; use letters for k-shot")
+        self.formulation = formulation
         self.questions = list(questions)
         self.batch_size = max(1, batch_size)
         if isinstance(model, str | Path):
@@ -105,14 +141,20 @@ class Evaluator:
             self.model, self.tokenizer = model, tokenizer
             self.device = str(next(model.parameters()).device.type)
         self.model.eval()
-        self.prompts = [
-            render_prompt(self.tokenizer, q, select_shots(q, dev, k_shot)) for q in self.questions
-        ]
-        self._ids = [
-            self._encode(q, p, dev, k_shot, max_seq_len)
-            for q, p in zip(self.questions, self.prompts, strict=True)
-        ]
-        self.letter_ids = self._letter_token_ids()
+        self.chat = has_chat_template(self.tokenizer) if chat is None else chat
+        if formulation == "cloze":
+            self._cloze = [build_request(self.tokenizer, q, self.chat, max_seq_len) for q in self.questions]
+            self._shared = self._cloze[0].prefix[: shared_prefix_length(self._cloze)]
+        else:
+            self.prompts = [
+                render_prompt(self.tokenizer, q, select_shots(q, dev, k_shot), self.chat)
+                for q in self.questions
+            ]
+            self._ids = [
+                self._encode(q, p, dev, k_shot, max_seq_len)
+                for q, p in zip(self.questions, self.prompts, strict=True)
+            ]
+            self.letter_ids = self._letter_token_ids()
         self._adapter_names: dict[tuple[int, int, tuple[str, ...]], str] = {}
         self._peft: Any = None
         self._keep_last = "logits_to_keep" in inspect.signature(self.model.forward).parameters
@@ -122,12 +164,17 @@ class Evaluator:
         """Accuracy / loss of the base model with ``adapter`` (``None``: the base model alone)."""
         if adapter is None and self._peft is not None:
             with self._peft.disable_adapter():
-                logprobs = self._letter_logprobs(self._peft)
-        elif adapter is None:
-            logprobs = self._letter_logprobs(self.model)
-        else:
-            logprobs = self._letter_logprobs(self._activate(adapter))
-        return self._score(logprobs)
+                return self._evaluate_model(self._peft)
+        if adapter is None:
+            return self._evaluate_model(self.model)
+        return self._evaluate_model(self._activate(adapter))
+
+    def _evaluate_model(self, model: Any) -> EvalResult:
+        if self.formulation == "cloze":
+            shared = PrefixCache.build(model, self._shared, self.device)
+            sums = [continuation_logprobs(model, r, self.device, shared) for r in self._cloze]
+            return score_cloze(self.questions, self._cloze, sums)
+        return self._score(self._letter_logprobs(model))
 
     # --- internals -------------------------------------------------------------------------------
     def _encode(
@@ -138,7 +185,7 @@ class Evaluator:
         while len(ids) > max_len and k > 0:
             k -= 1
             ids = self.tokenizer(
-                render_prompt(self.tokenizer, q, select_shots(q, dev, k)), add_special_tokens=False
+                render_prompt(self.tokenizer, q, select_shots(q, dev, k), self.chat), add_special_tokens=False
             )["input_ids"]
         return ids[-max_len:]
 
@@ -147,7 +194,7 @@ class Evaluator:
         template's assistant header, `` A`` after ``Answer:`` in plain prompts)."""
         prompt = self.prompts[0]
         base: list[int] = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        sep = "" if has_chat_template(self.tokenizer) else " "
+        sep = "" if self.chat else " "
         n = max(len(q.options) for q in self.questions)
         out = []
         for letter in LETTERS[:n]:
@@ -222,6 +269,38 @@ class Evaluator:
             per_category=per_category,
             predictions=tuple(preds),
         )
+
+
+def _per_category(questions: Sequence[MCQuestion], correct: Sequence[bool]) -> dict[str, CategoryResult]:
+    by_cat: dict[str, list[bool]] = defaultdict(list)
+    for q, ok in zip(questions, correct, strict=True):
+        by_cat[q.category].append(ok)
+    return {c: CategoryResult(sum(v) / len(v), len(v)) for c, v in sorted(by_cat.items())}
+
+
+def score_cloze(
+    questions: Sequence[MCQuestion], requests: Sequence[ClozeRequest], sums: Sequence[Sequence[float]]
+) -> EvalResult:
+    """acc (highest log-likelihood), acc_norm (highest per character) and the loss: the mean per-token
+    negative log-likelihood of the correct option. Ties go to the earlier option: deterministic."""
+    correct, correct_norm, losses, preds = [], [], [], []
+    for q, request, lp in zip(questions, requests, sums, strict=True):
+        values = np.asarray(lp, dtype=np.float64)
+        pred = int(np.argmax(values))
+        pred_norm = int(np.argmax(values / np.asarray(request.characters, dtype=np.float64)))
+        correct.append(pred == q.answer_index)
+        correct_norm.append(pred_norm == q.answer_index)
+        losses.append(-float(values[q.answer_index]) / len(request.continuations[q.answer_index]))
+        preds.append(LETTERS[pred])
+    return EvalResult(
+        accuracy=sum(correct) / len(correct),
+        loss=float(np.mean(losses)),
+        n=len(correct),
+        per_category=_per_category(questions, correct),
+        predictions=tuple(preds),
+        accuracy_norm=sum(correct_norm) / len(correct_norm),
+        per_category_norm=_per_category(questions, correct_norm),
+    )
 
 
 def evaluate_multiple_choice(

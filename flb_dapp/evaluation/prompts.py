@@ -43,9 +43,12 @@ def has_chat_template(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def render_prompt(tokenizer: Any, q: MCQuestion, shots: Sequence[MCQuestion] = ()) -> str:
-    """The full prompt text up to the answer position, as the model sees it."""
-    if has_chat_template(tokenizer):
+def render_prompt(
+    tokenizer: Any, q: MCQuestion, shots: Sequence[MCQuestion] = (), chat: bool | None = None
+) -> str:
+    """The full prompt text up to the answer position, as the model sees it (``chat``: in the chat
+    template; None: whenever the tokenizer has one)."""
+    if has_chat_template(tokenizer) if chat is None else chat:
         text = tokenizer.apply_chat_template(
             chat_messages(q, shots), tokenize=False, add_generation_prompt=True
         )

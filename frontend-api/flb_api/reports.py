@@ -40,7 +40,7 @@ def _sanitize(value: Any) -> Any:
 
 
 def _evaluation(result: EvaluationSummary) -> dict[str, Any]:
-    return {
+    out = {
         "accuracy": finite(result.accuracy),
         "loss": finite(result.loss),
         "n": result.n,
@@ -48,6 +48,9 @@ def _evaluation(result: EvaluationSummary) -> dict[str, Any]:
             name: {"accuracy": finite(c.accuracy), "n": c.n} for name, c in result.per_category.items()
         },
     }
+    if result.accuracy_norm is not None:
+        out["accuracy_norm"] = finite(result.accuracy_norm)
+    return out
 
 
 @dataclass(frozen=True)
