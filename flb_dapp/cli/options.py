@@ -27,6 +27,18 @@ QUANTIZATIONS = ("4bit", "8bit")
 # the command line does not import the aggregation code (tests/cli/test_options.py keeps them equal).
 STRATEGY_NAMES = ("fedavg", "median", "trimmed-mean", "multi-krum")
 DP_MODES = ("none", "fixed", "adaptive")
+# NOTE: flb_dapp.evaluation's FORMULATIONS and BENCHMARKS names, spelled out for the same reason.
+FORMULATIONS = ("letters", "cloze")
+BENCHMARK_NAMES = (
+    "arc-easy",
+    "arc-challenge",
+    "mmlu",
+    "openbookqa",
+    "sciq",
+    "commonsenseqa",
+    "hellaswag",
+    "piqa",
+)
 
 
 # --- options that set the output mode or a setting ------------------------------------------------
@@ -135,6 +147,27 @@ def device_option(help: str, default: str | None = None) -> Callable[[F], F]:
 def quantization_option(help: str) -> Callable[[F], F]:
     """``--quantization 4bit|8bit``: load the base model quantized (bitsandbytes)."""
     return click.option("--quantization", type=click.Choice(list(QUANTIZATIONS)), help=help)
+
+
+def threads_option(help: str) -> Callable[[F], F]:
+    """``--threads N``: CPU threads for torch (None: torch's default)."""
+    return click.option("--threads", type=click.IntRange(min=1), help=help)
+
+
+def format_option(help: str) -> Callable[[F], F]:
+    """``--format letters|cloze``: how a multiple-choice question is scored (passed as
+    ``formulation``; None when not given, so the task's ``eval_format`` applies)."""
+    return click.option("--format", "formulation", type=click.Choice(list(FORMULATIONS)), help=help)
+
+
+def chat_option(help: str) -> Callable[[F], F]:
+    """``--chat/--no-chat``: inside the model's chat template or not (None when not given)."""
+    return click.option("--chat/--no-chat", "chat", default=None, help=help)
+
+
+def benchmark_option(help: str) -> Callable[[F], F]:
+    """``--benchmark NAME``: one of the bundled offline benchmarks (flb_dapp.evaluation.benchmarks)."""
+    return click.option("--benchmark", "-b", type=click.Choice(list(BENCHMARK_NAMES)), help=help)
 
 
 def strategy_option(default: str = "fedavg") -> Callable[[F], F]:

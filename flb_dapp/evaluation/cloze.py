@@ -76,6 +76,11 @@ def build_request(tokenizer: Any, q: MCQuestion, chat: bool, max_len: int = 2048
         raise EvaluationError(f"question {q.question_id!r}: an option adds no token to the context")
     prefix = tuple(context_ids[:shared])
     longest = max(len(c) for c in continuations)
+    if longest >= max_len:  # NOTE: prefix[-0:] would keep the whole context, not none of it
+        raise EvaluationError(
+            f"question {q.question_id!r}: an option of {longest} tokens leaves no room for the context "
+            f"in {max_len}"
+        )
     if len(prefix) + longest > max_len:  # keep the end of the context, where the question ends
         prefix = prefix[-(max_len - longest) :]
     return ClozeRequest(prefix, continuations, tuple(len(t) for t in texts))

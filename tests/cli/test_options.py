@@ -16,3 +16,11 @@ def test_strategy_and_dp_choices_are_the_registry_names() -> None:
 
 def test_quantization_choices_are_what_the_model_loader_takes() -> None:
     assert get_args(Quantization) == options.QUANTIZATIONS
+
+
+def test_benchmark_and_format_choices_are_what_the_evaluation_takes() -> None:
+    from flb_dapp.evaluation.benchmarks import BENCHMARKS
+    from flb_dapp.evaluation.multiple_choice import FORMULATIONS
+
+    assert tuple(BENCHMARKS) == options.BENCHMARK_NAMES
+    assert FORMULATIONS == options.FORMULATIONS
