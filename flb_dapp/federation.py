@@ -76,6 +76,12 @@ class Federation:
         """The global adapter, verified against its on-chain CID."""
         return decode_adapter(self.store.get_bytes(cid or self.coordinator.latest_global_model_cid))
 
+    def cohort(self, round_number: int) -> list[int]:
+        """Indices (into ``clients``) of the clients that train in ``round_number``: every client
+        until the contract samples cohorts (issue 4/5)."""
+        del round_number
+        return list(range(len(self.clients)))
+
     def train(self, index: int, steps: int | None = None, seed: int | None = None) -> Adapter:
         from flb_dapp.taskspec import train_config
         from flb_dapp.training.trainer import train_client

@@ -26,7 +26,8 @@ BUNDLED = "bundled"
 class TaskSpec:
     model: str = TINY
     # evaluation data: "bundled", a benchmark name (flb_dapp.evaluation.benchmarks: "arc-easy",
-    # "mmlu", ...; its test split, else validation), a JSON/JSONL/Parquet/Arrow file, or a dataset id
+    # "mmlu", ...; its test split, else validation) or several joined by "+" ("arc-easy+arc-challenge":
+    # their questions together, then one seeded sample), a JSON/JSONL/Parquet/Arrow file, or a dataset id
     data: str = BUNDLED
     task_seed: int = 0
     eval_limit: int | None = None
@@ -120,7 +121,7 @@ def base_model_name(spec: TaskSpec) -> str:
 
 def evaluation_split(spec: TaskSpec) -> tuple[list[Any], list[Any]]:
     """(questions, few-shot dev pool) the oracle evaluates on."""
-    from flb_dapp.evaluation.benchmarks import BENCHMARKS, load_benchmark
+    from flb_dapp.evaluation.benchmarks import BENCHMARKS, load_benchmark, sample_questions
 
     if spec.data == BUNDLED:
         from flb_dapp.evaluation.task import make_task
@@ -130,6 +131,10 @@ def evaluation_split(spec: TaskSpec) -> tuple[list[Any], list[Any]]:
     elif spec.data in BENCHMARKS:
         # NOTE: a seeded sample (not the first N rows, which are often sorted by topic).
         return load_benchmark(spec.data, limit=spec.eval_limit, seed=spec.task_seed), []
+    elif joined_benchmarks(spec.data):
+        joined = [q for name in joined_benchmarks(spec.data) for q in load_benchmark(name)]
+        limit = len(joined) if spec.eval_limit is None else spec.eval_limit
+        return sample_questions(joined, limit, seed=spec.task_seed), []
     else:
         from flb_dapp.evaluation.datasets import load_questions
 
@@ -141,6 +146,14 @@ def evaluation_split(spec: TaskSpec) -> tuple[list[Any], list[Any]]:
     if spec.eval_limit:
         test = test[: spec.eval_limit]
     return test, dev
+
+
+def joined_benchmarks(data: str) -> list[str]:
+    """The benchmark names of ``"a+b"`` data (each one known), else ``[]``."""
+    from flb_dapp.evaluation.benchmarks import BENCHMARKS
+
+    names = data.split("+")
+    return names if len(names) > 1 and all(name in BENCHMARKS for name in names) else []
 
 
 def make_evaluator(spec: TaskSpec, cache_dir: str | Path, device: str = "cpu") -> Any:
@@ -188,6 +201,8 @@ def train_config(spec: TaskSpec, cache_dir: str | Path, **overrides: Any) -> Any
         "alpha": spec.lora_alpha,
         "target_modules": spec.target_modules,
         "sample_cap": spec.sample_cap,
+        "prompt_format": spec.eval_format,  # clients train on the format the oracle scores
+        "chat": spec.eval_chat,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**values)

@@ -9,7 +9,17 @@ from typing import Any
 import click
 
 from flb_dapp.cli.context import CLIContext, pass_cli
-from flb_dapp.cli.options import as_json_option, dp_option, strategy_option, verbose_option
+from flb_dapp.cli.options import (
+    as_json_option,
+    device_option,
+    dp_option,
+    quantization_option,
+    strategy_option,
+    threads_option,
+    verbose_option,
+)
+
+BUNDLED_STEPS = 50
 
 
 def strategy_spec(
@@ -32,6 +42,26 @@ def strategy_spec(
     return spec
 
 
+def default_steps(task: str) -> int:
+    if task == "real":
+        from flb_dapp.evaluation.real_task import RealTaskSettings
+
+        return RealTaskSettings().steps
+    return BUNDLED_STEPS
+
+
+def check_task(config: Any) -> None:
+    """The task's own limits, as usage errors before anything is deployed."""
+    from flb_dapp.evaluation.real_task import CLIENT_SOURCES
+
+    if config.task == "real" and config.model == "tiny":
+        raise click.BadParameter("the real task needs a real model: --model smollm2 (or a Hugging Face id)")
+    if config.task == "real" and config.clients > len(CLIENT_SOURCES):
+        raise click.BadParameter(f"the real task has at most {len(CLIENT_SOURCES)} clients (one per source)")
+    if config.task != "real" and (config.per_client or config.eval_limit):
+        raise click.BadParameter("--per-client and --eval-limit apply to --task real only")
+
+
 @click.command("simulate")
 @click.option("--clients", default=3, show_default=True, help="Number of data owners.")
 @click.option("--rounds", default=3, show_default=True, help="Number of federated rounds.")
@@ -45,7 +75,30 @@ def strategy_spec(
     "--noise-multiplier", type=float, default=None, help="Noise multiplier z for --dp (default 1.0)."
 )
 @click.option("--malicious", default=0, show_default=True, help="Clients that send poisoned updates.")
-@click.option("--steps", default=50, show_default=True, help="Local training steps per client per round.")
+@click.option(
+    "--task",
+    type=click.Choice(["bundled", "real"]),
+    default="bundled",
+    show_default=True,
+    help="bundled: the synthetic task split by answer letter. real: each client holds a different "
+    "real benchmark (SciQ, OpenBookQA, CommonsenseQA, MMLU STEM), the oracle scores held-out ARC "
+    "(cloze); needs a real --model (smollm2).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"Local training steps per client per round [default: {BUNDLED_STEPS}; real task: 10].",
+)
+@click.option(
+    "--per-client", type=click.IntRange(min=1), help="Real task: questions each client holds [256]."
+)
+@click.option(
+    "--eval-limit", type=click.IntRange(min=1), help="Real task: ARC questions the oracle scores [100]."
+)
+@device_option("Where clients train and the oracle evaluates.", default="cpu")
+@quantization_option("Clients load the frozen base model quantized (QLoRA; CUDA).")
+@threads_option("torch CPU threads [1 for tiny and for the real task on CPU; else torch's default].")
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of the task split, the LoRA init and training."
 )
@@ -75,7 +128,13 @@ def simulate(
     clip_norm: float | None,
     noise_multiplier: float | None,
     malicious: int,
-    steps: int,
+    task: str,
+    steps: int | None,
+    per_client: int | None,
+    eval_limit: int | None,
+    device: str,
+    quantization: str | None,
+    threads: int | None,
     seed: int,
     out: Path,
     network: str,
@@ -100,14 +159,22 @@ def simulate(
         model=model,
         malicious=malicious,
         seed=seed,
-        steps=steps,
+        steps=default_steps(task) if steps is None else steps,
         out=out,
         network=network,
         strategy=strategy_spec(strategy, dp, clip_norm, noise_multiplier, malicious),
+        task=task,
+        device=device,
+        quantization=quantization,
+        threads=threads,
+        eval_limit=eval_limit,
+        per_client=per_client,
     )
+    check_task(config)
     console = Console(stderr=as_json)
     table = Table(
         title=f"FLB simulation: {clients} clients, {rounds} rounds, {strategy}"
+        + (", real task" if task == "real" else "")
         + (f", dp={dp}" if dp != "none" else "")
         + (f", {malicious} malicious" if malicious else "")
     )

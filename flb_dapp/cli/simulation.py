@@ -1,11 +1,16 @@
 """`flb simulate`: a whole federation in one process on the embedded defaults (top floor: it runs
 the oracle service in process, so it lives beside the commands, above the library).
 
-Ape's embedded chain, the local content-addressed store and the bundled task split non-IID: the
-contracts are deployed, N clients register, and for R rounds every client pulls the global adapter
-by CID, trains on its own share, stores its adapter and submits the CID; the oracle pipeline
-aggregates, evaluates, rewards and finalizes; every client claims. The same SDK, store, training
-and oracle code as the real services, with no shortcut around the contract or the store.
+Ape's embedded chain, the local content-addressed store and a task (a :class:`SimulationTask`: the
+TaskSpec and each client's share): the contracts are deployed, N clients register, and for R rounds
+every client pulls the global adapter by CID, trains on its own share, stores its adapter and
+submits the CID; the oracle pipeline aggregates, evaluates, rewards and finalizes; every client
+claims. The same SDK, store, training and oracle code as the real services, with no shortcut around
+the contract or the store.
+
+Tasks: ``bundled`` (the synthetic task split non-IID by answer letter, any model) and ``real``
+(:mod:`flb_dapp.evaluation.real_task`: each client holds a different real benchmark's questions,
+the oracle scores held-out ARC in the cloze formulation).
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import numpy as np
 from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
 from flb_dapp.atomic import atomic_write_bytes, atomic_write_text
 from flb_dapp.chain.deployment import TOKEN_DECIMALS
+from flb_dapp.evaluation.datasets import MCQuestion
 from flb_dapp.evaluation.task import make_task
+from flb_dapp.exceptions import ConfigError
 from flb_dapp.federation import Federation, FederationPlan, build_federation
 from flb_dapp.lora.adapter import Adapter
 from flb_dapp.lora.codec import encode_adapter
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
     from oracle.pipeline import ProcessedRound
 
 ROUND_REWARD = 1_000 * TOKEN_DECIMALS
+TASKS = ("bundled", "real")
 
 
 @dataclass
@@ -48,6 +56,73 @@ class SimulationConfig:
     out: Path = Path("runs/simulate")
     scoring: str = "leave-one-out"
     network: str = "ethereum:local:test"
+    task: str = "bundled"  # one of TASKS
+    device: str = "cpu"  # where clients train and the oracle evaluates (cpu, cuda, mps, auto)
+    quantization: str | None = None  # clients load the frozen base model 4bit/8bit (QLoRA, CUDA)
+    # torch CPU threads (None: 1 for the tiny model and for the real task on CPU, where a second
+    # thread on 2 busy cores costs far more in synchronisation than it gains; else torch's default)
+    threads: int | None = None
+    eval_limit: int | None = None  # real task: ARC questions the oracle scores (None: its default)
+    per_client: int | None = None  # real task: questions each client holds (None: its default)
+    cache_dir: Path | None = None  # where the base model is built / converted (None: out/cache)
+
+
+@dataclass
+class SimulationTask:
+    """What a simulation federates: the task every party agrees on and each client's share.
+    ``describe`` goes into the summary's settings (the bundled task adds nothing)."""
+
+    spec: TaskSpec
+    shares: list[list[MCQuestion]]
+    describe: dict[str, Any] = field(default_factory=dict)
+
+
+def bundled_task(config: SimulationConfig) -> SimulationTask:
+    """The synthetic task, split non-IID among the clients (skewed answer letters)."""
+    spec = TaskSpec(model=config.model, task_seed=config.seed, lora_seed=config.seed, steps=config.steps)
+    return SimulationTask(spec, make_task(seed=config.seed).split_non_iid(config.clients, seed=config.seed))
+
+
+def real_task(config: SimulationConfig) -> SimulationTask:
+    """The real task (:mod:`flb_dapp.evaluation.real_task`): client ``i`` holds source ``i``."""
+    from flb_dapp.evaluation.real_task import (
+        RealTaskSettings,
+        client_names,
+        real_task_shares,
+        real_task_spec,
+    )
+
+    if config.model == "tiny":
+        raise ConfigError("the real task needs a real model (smollm2 or a Hugging Face id), not tiny")
+    defaults = RealTaskSettings()
+    settings = RealTaskSettings(
+        per_client=config.per_client or defaults.per_client,
+        eval_limit=config.eval_limit or defaults.eval_limit,
+        steps=config.steps,
+    )
+    spec = real_task_spec(config.seed, settings, model=config.model)
+    shares = real_task_shares(config.clients, settings.per_client, seed=config.seed)
+    describe = {
+        "task": "real",
+        "sources": client_names(config.clients),
+        "per_client": settings.per_client,
+        "eval_limit": settings.eval_limit,
+    }
+    return SimulationTask(spec, shares, describe)
+
+
+def build_task(config: SimulationConfig) -> SimulationTask:
+    if config.task not in TASKS:
+        raise ConfigError(f"unknown task {config.task!r}; choose one of {TASKS}")
+    return real_task(config) if config.task == "real" else bundled_task(config)
+
+
+def simulation_threads(config: SimulationConfig) -> int | None:
+    """The torch CPU thread count to set for this run (None: leave torch's default)."""
+    if config.threads is not None:
+        return config.threads
+    on_cpu = config.device == "cpu"
+    return 1 if config.model == "tiny" or (config.task == "real" and on_cpu) else None
 
 
 @dataclass
@@ -87,22 +162,28 @@ def _client_accounts(n: int) -> list[Any]:
 
 
 def run_simulation(
-    config: SimulationConfig, on_round: Callable[[RoundRow], None] | None = None
+    config: SimulationConfig,
+    on_round: Callable[[RoundRow], None] | None = None,
+    task: SimulationTask | None = None,
 ) -> dict[str, Any]:
-    """Run the simulation on the connected embedded chain; returns the summary it writes."""
+    """Run the simulation on the connected chain; returns the summary it writes. ``task``: what to
+    federate (default: :func:`build_task` of ``config.task``)."""
     import torch
     from ape import accounts
 
     from oracle.pipeline import Oracle
 
     torch.manual_seed(config.seed)
-    if config.model == "tiny":
+    threads = simulation_threads(config)
+    if threads is not None:
         # NOTE: the tiny model is far faster on one thread: two threads spend their time in
-        # synchronisation (measured 3 s vs 44 s for 50 steps on a busy 2-core machine).
-        torch.set_num_threads(1)
+        # synchronisation (measured 3 s vs 44 s for 50 steps on a busy 2-core machine); so is
+        # SmolLM2 there (0.27 s vs 4 s a cloze question).
+        torch.set_num_threads(threads)
     out = config.out
     (out / "reports").mkdir(parents=True, exist_ok=True)
-    spec = TaskSpec(model=config.model, task_seed=config.seed, lora_seed=config.seed, steps=config.steps)
+    task = task or build_task(config)
+    spec = task.spec
     plan = FederationPlan(
         spec=spec,
         round_duration=3600,
@@ -111,11 +192,12 @@ def run_simulation(
         deployment_path=out / "deployment.json",
         oracle={"strategy": config.strategy, "scoring": config.scoring},
     )
-    shares = make_task(seed=config.seed).split_non_iid(config.clients, seed=config.seed)
-    clients = _client_accounts(config.clients)
+    clients = _client_accounts(len(task.shares))
     operator, oracle_account = accounts.test_accounts[0], accounts.test_accounts[1]
-    federation = build_federation(out, operator, oracle_account, clients, shares, plan)
-    federation.scorer = make_evaluator(spec, federation.settings.cache_dir)
+    federation = build_federation(
+        out, operator, oracle_account, clients, task.shares, plan, cache_dir=config.cache_dir
+    )
+    federation.scorer = make_evaluator(spec, federation.settings.cache_dir, device=config.device)
     oracle = Oracle.for_federation(federation)
     malicious = {c.address for c in clients[len(clients) - config.malicious :]} if config.malicious else set()
     rows: list[RoundRow] = []
@@ -141,7 +223,7 @@ def run_simulation(
         "contract": federation.record.coordinator,
         "chain_id": federation.record.chain_id,
         "settings": {
-            "clients": config.clients,
+            "clients": len(clients),
             "rounds": config.rounds,
             "model": config.model,
             "strategy": config.strategy,
@@ -149,6 +231,7 @@ def run_simulation(
             "seed": config.seed,
             "steps": config.steps,
             "scoring": config.scoring,
+            **task.describe,
         },
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -165,7 +248,13 @@ def _train_and_submit(
     spec, cache = federation.spec, federation.settings.cache_dir
     entries = []
     for index, (client, share) in enumerate(zip(federation.clients, federation.shares, strict=True)):
-        trained = train_config(spec, cache, seed=config.seed * 1000 + round_number * 100 + index)
+        trained = train_config(
+            spec,
+            cache,
+            seed=config.seed * 1000 + round_number * 100 + index,
+            device=config.device,
+            quantization=config.quantization,
+        )
         adapter = train_client(trained, share, base, client=client.address, round=round_number).adapter
         if client.address in malicious:
             adapter = poison(adapter, base)

@@ -1,9 +1,11 @@
-"""The one prompt format that training and evaluation share.
+"""The prompt formats that training and evaluation share.
 
-A question becomes a user turn listing lettered options; the answer is the bare letter in the
-assistant turn. Models with a chat template get chat messages (k-shot examples as earlier turns);
-base models without one get plain ``Question ... Answer: B`` text. Training and evaluation must
-render questions identically, or the evaluation measures a prompt the model never saw.
+Letters (the default): a question becomes a user turn listing lettered options; the answer is the
+bare letter in the assistant turn. Models with a chat template get chat messages (k-shot examples
+as earlier turns); base models without one get plain ``Question ... Answer: B`` text. Cloze: the
+context of :func:`flb_dapp.evaluation.cloze.render_context` and the correct option's text as its
+continuation (:func:`cloze_record`). Training and evaluation must render questions identically, or
+the evaluation measures a prompt the model never saw.
 """
 
 from __future__ import annotations
@@ -65,3 +67,15 @@ def prompt_completion_record(q: MCQuestion, chat: bool = True) -> dict[str, Any]
             "completion": [{"role": "assistant", "content": q.answer}],
         }
     return {"prompt": plain_prompt(q), "completion": f" {q.answer}"}
+
+
+def cloze_record(tokenizer: Any, q: MCQuestion, chat: bool) -> dict[str, Any]:
+    """A trl prompt-completion record in the cloze formulation: the prompt is the evaluator's context
+    text (chat template applied when ``chat``), the completion `` {correct option}``, so training
+    puts the loss on exactly the tokens the cloze evaluator scores (trl adds the EOS token)."""
+    from flb_dapp.evaluation.cloze import cloze_continuation, render_context  # it imports torch
+
+    return {
+        "prompt": render_context(tokenizer, q, chat),
+        "completion": cloze_continuation(q.options[q.answer_index]),
+    }

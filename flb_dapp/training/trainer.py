@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flb_dapp.evaluation.datasets import MCQuestion
-from flb_dapp.evaluation.prompts import has_chat_template, prompt_completion_record
+from flb_dapp.evaluation.prompts import cloze_record, has_chat_template, prompt_completion_record
 from flb_dapp.exceptions import AdapterMismatchError, ConfigError, TrainingError
 from flb_dapp.lora.adapter import Adapter
 from flb_dapp.training.local_dp import LocalDPConfig, PrivacySpent, privatize_update
@@ -30,6 +30,7 @@ from flb_dapp.training.models import (
 from flb_dapp.training.peft_io import extract_adapter, load_adapter_weights, wrap_with_lora
 
 Example = MCQuestion | Mapping[str, Any]
+PROMPT_FORMATS = ("letters", "cloze")
 ProgressCallback = Callable[[int, int, dict[str, float]], None]  # (step, total steps, logs)
 
 
@@ -60,6 +61,11 @@ class TrainConfig:
     # The task's cap on claimed samples: an honest client reports min(its examples, cap), since
     # the oracle rejects claims above it.
     sample_cap: int | None = None
+    # How questions become records: "letters" (the lettered prompt, the letter as the answer) or
+    # "cloze" (the cloze context, the correct option's text): the task's eval_format. ``chat``: in
+    # the chat template or not (None: whenever the tokenizer has one): the task's eval_chat.
+    prompt_format: str = "letters"
+    chat: bool | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -70,6 +76,8 @@ class TrainConfig:
             raise ConfigError(f"learning_rate must be a finite number >= 0, got {self.learning_rate}")
         if self.quantization not in (None, "4bit", "8bit"):
             raise ConfigError(f"quantization must be None, '4bit' or '8bit', got {self.quantization!r}")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ConfigError(f"prompt_format must be one of {PROMPT_FORMATS}, got {self.prompt_format!r}")
 
 
 @dataclass
@@ -82,9 +90,22 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def to_records(examples: Sequence[Example], chat: bool) -> list[dict[str, Any]]:
-    """trl prompt-completion records; questions are rendered by the shared prompt format."""
-    return [prompt_completion_record(e, chat) if isinstance(e, MCQuestion) else dict(e) for e in examples]
+def to_records(
+    examples: Sequence[Example], chat: bool, tokenizer: Any = None, prompt_format: str = "letters"
+) -> list[dict[str, Any]]:
+    """trl prompt-completion records; questions are rendered by the shared prompt format (cloze
+    needs the tokenizer, which renders its chat template); mappings pass through as they are."""
+    if prompt_format == "cloze" and tokenizer is None:
+        raise ConfigError("cloze records need the tokenizer (its chat template renders the context)")
+
+    def record(q: MCQuestion) -> dict[str, Any]:
+        return (
+            cloze_record(tokenizer, q, chat)
+            if prompt_format == "cloze"
+            else prompt_completion_record(q, chat)
+        )
+
+    return [record(e) if isinstance(e, MCQuestion) else dict(e) for e in examples]
 
 
 def check_adapter_fits(config: TrainConfig, global_adapter: Adapter) -> None:
@@ -159,7 +180,8 @@ def _train(
     )
     peft_model = wrap_with_lora(model, global_adapter.metadata)
     load_adapter_weights(peft_model, global_adapter)
-    records = to_records(examples, has_chat_template(tokenizer))
+    chat = has_chat_template(tokenizer) if config.chat is None else config.chat
+    records = to_records(examples, chat, tokenizer, config.prompt_format)
     metrics: dict[str, float] = {"load_seconds": time.perf_counter() - started}
     dp = config.local_dp
     spent: PrivacySpent | None = None

@@ -1,0 +1,238 @@
+"""Benchmark: the real federated task against its clients alone and against pooled training.
+
+Run from the repo root: ``.venv/bin/python bench/real_federation.py [--clients 3 --rounds 3 ...]``.
+The real task (:mod:`flb_dapp.evaluation.real_task`): SmolLM2-135M-Instruct, client ``i`` holds
+``--per-client`` questions of one real source (0 SciQ, 1 OpenBookQA, 2 CommonsenseQA, 3 MMLU STEM),
+everyone trains and is scored in the cloze formulation, plain text. Four models, one held-out set:
+
+* base: the base model (the round-0 global adapter: B = 0);
+* federation: ``--rounds`` rounds of the real loop (``run_simulation``: Ape's embedded chain, the
+  store, commit/reveal, the oracle pipeline with FedAvg and leave-one-out rewards, claims), each
+  client ``--steps`` steps a round from the global adapter;
+* alone: each client by itself, the same rounds with the same seeds, from its own previous adapter
+  (a federation of one: ``rounds x steps`` steps on its own share);
+* pooled: one trainer on every share together, the same rounds, ``clients x steps`` steps a round
+  (as many steps as all clients together).
+
+The held-out set is ``--n-eval`` questions of ARC-Easy + ARC-Challenge test (a seeded sample, none
+of the oracle's per-round questions among them), scored once per model: ``acc`` (the headline:
+the report's accuracy) and ``acc_norm`` (per character) with their standard errors
+(sqrt(p(1-p)/(n-1)), as harnesses report). No source is ARC: the federation is measured on data
+nobody trained on.
+
+Time: on 2 shared CPU cores the federation runs in this process while one worker process trains
+the alone and pooled baselines, then two workers score the models (``--workers 1``: everything in
+this process, one after the other). One torch thread per process: on 2 busy cores a second thread
+costs far more than it gains. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flb_dapp.evaluation.datasets import MCQuestion
+from flb_dapp.evaluation.real_task import client_names, pooled
+from flb_dapp.lora.codec import decode_adapter, encode_adapter
+from flb_dapp.taskspec import TaskSpec
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10, help="local steps per client per round")
+    parser.add_argument("--per-client", type=int, default=256)
+    parser.add_argument("--eval-limit", type=int, default=40, help="ARC questions the oracle scores")
+    parser.add_argument("--n-eval", type=int, default=300, help="held-out ARC questions")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cache-dir", type=Path, default=None, help="default: the FLB model cache")
+    return parser.parse_args()
+
+
+# --- work that runs in worker processes (plain arguments in, bytes / dicts out) ------------------
+def _setup() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def train_rounds(
+    spec_dict: dict[str, Any],
+    cache: str,
+    share: list[MCQuestion],
+    rounds: int,
+    steps: int,
+    index: int,
+    seed: int,
+) -> bytes:
+    """``rounds`` rounds of ``steps`` steps, each from the previous round's adapter, with the seeds a
+    federation client ``index`` uses: the client without the others."""
+    from flb_dapp.taskspec import initial_adapter, train_config
+    from flb_dapp.training.trainer import train_client
+
+    _setup()
+    spec = TaskSpec.from_dict(spec_dict)
+    adapter = initial_adapter(spec, cache)
+    for round_number in range(1, rounds + 1):
+        config = train_config(spec, cache, steps=steps, seed=seed * 1000 + round_number * 100 + index)
+        adapter = train_client(config, share, adapter, round=round_number).adapter
+    return encode_adapter(adapter)
+
+
+def score(
+    spec_dict: dict[str, Any], cache: str, questions: list[MCQuestion], models: dict[str, bytes | None]
+) -> dict[str, Any]:
+    """acc / acc_norm and their standard errors of each adapter (None: the base model)."""
+    from flb_dapp.evaluation.multiple_choice import Evaluator
+    from flb_dapp.taskspec import model_path
+
+    _setup()
+    spec = TaskSpec.from_dict(spec_dict)
+    evaluator = Evaluator(model_path(spec, cache), questions, formulation="cloze", chat=spec.eval_chat)
+    out = {}
+    for name, blob in models.items():
+        result = evaluator.evaluate(None if blob is None else decode_adapter(blob))
+        out[name] = {
+            "acc": result.accuracy,
+            "acc_stderr": result.stderr,
+            "acc_norm": result.accuracy_norm,
+            "acc_norm_stderr": result.stderr_norm,
+        }
+    return out
+
+
+# --- the run ------------------------------------------------------------------------------------
+def held_out(spec: TaskSpec, n: int) -> list[MCQuestion]:
+    """``n`` ARC test questions (seeded), none of them among the oracle's per-round questions."""
+    from flb_dapp.evaluation.benchmarks import sample_questions
+    from flb_dapp.taskspec import evaluation_split, joined_benchmarks
+
+    oracle_ids = {q.question_id for q in evaluation_split(spec)[0]}
+    from flb_dapp.evaluation.benchmarks import load_benchmark
+
+    rest = [
+        q
+        for name in joined_benchmarks(spec.data)
+        for q in load_benchmark(name)
+        if q.question_id not in oracle_ids
+    ]
+    return sample_questions(rest, n, seed=spec.task_seed + 1)
+
+
+def run_federation(config: Any, task: Any) -> tuple[dict[str, Any], bytes]:
+    """The real loop; returns its summary and the final global adapter's bytes (from the store)."""
+    from flb_dapp.chain.network import connect
+    from flb_dapp.cli.session import ape_logging
+    from flb_dapp.cli.simulation import run_simulation
+    from flb_dapp.storage.factory import open_store
+
+    with ape_logging(False), connect(config.network):
+        summary = run_simulation(config, task=task)
+    store = open_store(str(config.out / "store"))
+    return summary, store.get_bytes(summary["rounds"][-1]["global_model_cid"])
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.perf_counter()
+    import torch
+
+    from flb_dapp.cli.simulation import SimulationConfig, real_task
+    from flb_dapp.taskspec import model_path
+    from flb_dapp.training.models import default_cache_dir
+
+    torch.set_num_threads(1)
+    cache = Path(args.cache_dir or default_cache_dir())
+    out = Path(tempfile.mkdtemp(prefix="flb-real-federation-"))
+    config = SimulationConfig(
+        clients=args.clients, rounds=args.rounds, model="smollm2", seed=args.seed, steps=args.steps,
+        out=out, task="real", device=args.device, threads=1, eval_limit=args.eval_limit,
+        per_client=args.per_client, cache_dir=cache,
+    )  # fmt: skip
+    task = real_task(config)
+    spec, shares, names = task.spec, task.shares, client_names(args.clients)
+    model_path(spec, cache)  # convert SmolLM2 once, before any worker needs it
+    questions = held_out(spec, args.n_eval)
+    jobs: list[tuple[str, list[MCQuestion], int, int]] = [
+        *((name, share, args.steps, i) for i, (name, share) in enumerate(zip(names, shares, strict=True))),
+        ("pooled", pooled(shares), args.steps * args.clients, 0),
+    ]
+    spec_dict, cache_s = spec.to_dict(), str(cache)
+    context = mp.get_context("spawn")
+    with ProcessPoolExecutor(max(1, args.workers - 1), mp_context=context) as pool:
+        trained: dict[str, Future[bytes]] = {
+            name: pool.submit(train_rounds, spec_dict, cache_s, data, args.rounds, steps, index, args.seed)
+            for name, data, steps, index in jobs
+        }
+        fed_started = time.perf_counter()
+        summary, federation = run_federation(config, task)
+        fed_seconds = time.perf_counter() - fed_started
+        adapters: dict[str, bytes | None] = {"base": None, "federation": federation}
+        adapters.update({name: future.result() for name, future in trained.items()})
+    order = ["base", *names, "federation", "pooled"]
+    groups = [order[i :: args.workers] for i in range(args.workers)]
+    with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+        parts = [
+            pool.submit(score, spec_dict, cache_s, questions, {n: adapters[n] for n in group})
+            for group in groups
+            if group
+        ]
+        scores = {k: v for part in parts for k, v in part.result().items()}
+    print(json.dumps({"rounds_summary": summary["rounds"], "scores": scores}, default=str), file=sys.stderr)
+    alone = {name: scores[name]["acc"] for name in names}
+    best = max(names, key=lambda n: scores[n]["acc"])
+    fed, pool_s, base = scores["federation"], scores["pooled"], scores["base"]
+    result = {
+        "base": base["acc"],
+        "base_stderr": base["acc_stderr"],
+        "alone": alone,
+        "best_alone": scores[best]["acc"],
+        "best_alone_client": best,
+        "federation": fed["acc"],
+        "pooled": pool_s["acc"],
+        "stderr": {name: scores[name]["acc_stderr"] for name in order},
+        "federation_minus_best_alone_in_stderr": (fed["acc"] - scores[best]["acc"])
+        / scores[best]["acc_stderr"],
+        "pooled_minus_federation_in_stderr": (pool_s["acc"] - fed["acc"]) / fed["acc_stderr"],
+        "acc_norm": {name: scores[name]["acc_norm"] for name in order},
+        "acc_norm_stderr": {name: scores[name]["acc_norm_stderr"] for name in order},
+        "oracle_accuracy": [summary["initial_accuracy"]] + [r["accuracy"] for r in summary["rounds"]],
+        "accepted": [r["accepted"] for r in summary["rounds"]],
+        "claimed": summary["claimed"],
+        "n_eval": len(questions),
+        "eval": "arc-easy+arc-challenge test, cloze, plain text (no chat template)",
+        "oracle_eval_limit": args.eval_limit,
+        "rounds": args.rounds,
+        "clients": args.clients,
+        "sources": names,
+        "per_client": args.per_client,
+        "steps": args.steps,
+        "steps_alone": args.rounds * args.steps,
+        "steps_pooled": args.rounds * args.steps * args.clients,
+        "batch_size": spec.batch_size,
+        "learning_rate": spec.learning_rate,
+        "federation_wall_s": round(fed_seconds, 1),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
