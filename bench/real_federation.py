@@ -114,8 +114,19 @@ def score(
             "acc_stderr": result.stderr,
             "acc_norm": result.accuracy_norm,
             "acc_norm_stderr": result.stderr_norm,
+            "correct": [p == q.answer for p, q in zip(result.predictions, questions, strict=True)],
         }
     return out
+
+
+def paired_stderr(a: list[bool], b: list[bool]) -> float:
+    """Standard error of acc(a) - acc(b) on the same questions: the sample standard deviation of
+    the per-question differences over sqrt(n). Smaller than either accuracy's own standard error
+    when the two models agree on most questions, which is why paired tests are the comparison."""
+    import statistics
+
+    diffs = [int(x) - int(y) for x, y in zip(a, b, strict=True)]
+    return statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -196,6 +207,22 @@ def main() -> None:
         ]
         scores = {k: v for part in parts for k, v in part.result().items()}
     print(json.dumps({"rounds_summary": summary["rounds"], "scores": scores}, default=str), file=sys.stderr)
+    result = figures(args, spec, summary, scores, names, order, len(questions), fed_seconds)
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result))
+
+
+def figures(
+    args: argparse.Namespace,
+    spec: TaskSpec,
+    summary: dict[str, Any],
+    scores: dict[str, Any],
+    names: list[str],
+    order: list[str],
+    n_eval: int,
+    fed_seconds: float,
+) -> dict[str, Any]:
+    """The last line's figures: each model's accuracy and the differences in standard errors."""
     alone = {name: scores[name]["acc"] for name in names}
     best = max(names, key=lambda n: scores[n]["acc"])
     fed, pool_s, base = scores["federation"], scores["pooled"], scores["base"]
@@ -211,12 +238,17 @@ def main() -> None:
         "federation_minus_best_alone_in_stderr": (fed["acc"] - scores[best]["acc"])
         / scores[best]["acc_stderr"],
         "pooled_minus_federation_in_stderr": (pool_s["acc"] - fed["acc"]) / fed["acc_stderr"],
+        # the same differences over the paired standard error of the difference (same questions)
+        "federation_minus_best_alone_in_paired_stderr": (fed["acc"] - scores[best]["acc"])
+        / max(paired_stderr(fed["correct"], scores[best]["correct"]), 1e-12),
+        "pooled_minus_federation_in_paired_stderr": (pool_s["acc"] - fed["acc"])
+        / max(paired_stderr(pool_s["correct"], fed["correct"]), 1e-12),
         "acc_norm": {name: scores[name]["acc_norm"] for name in order},
         "acc_norm_stderr": {name: scores[name]["acc_norm_stderr"] for name in order},
         "oracle_accuracy": [summary["initial_accuracy"]] + [r["accuracy"] for r in summary["rounds"]],
         "accepted": [r["accepted"] for r in summary["rounds"]],
         "claimed": summary["claimed"],
-        "n_eval": len(questions),
+        "n_eval": n_eval,
         "eval": "arc-easy+arc-challenge test, cloze, plain text (no chat template)",
         "oracle_eval_limit": args.eval_limit,
         "rounds": args.rounds,
@@ -229,9 +261,8 @@ def main() -> None:
         "batch_size": spec.batch_size,
         "learning_rate": spec.learning_rate,
         "federation_wall_s": round(fed_seconds, 1),
-        "wall_s": round(time.perf_counter() - started, 1),
     }
-    print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IFLBCoordinator} from "./interfaces/IFLBCoordinator.sol";
+import {CohortSampling} from "./CohortSampling.sol";
+import {IFLBSettlement} from "./interfaces/IFLBSettlement.sol";
 
 /// @title FLBCoordinator
 /// @notice Drives federated LoRA fine-tuning rounds: registration, one committed-then-revealed
@@ -20,11 +22,25 @@ import {IFLBCoordinator} from "./interfaces/IFLBCoordinator.sol";
 ///      two already non-zero ones, and a finalization costs the same for 1 or 1,000 clients:
 ///      per-client rewards live in the Merkle tree, not here. CIDs are kept as (codec, sha2-256
 ///      digest); the views rebuild the binary CIDv1.
+///      Cohorts cost nothing while the cohort size is 0: a round records whether it is sampled in
+///      its own slot, which every commit reads anyway. A sampled round stores one more slot (seed,
+///      size, population) when it opens, and a member's commit reads its registration index: the
+///      cohort itself is never stored, membership is recomputed per call (`CohortSampling`).
+///      Settlement costs nothing either: whether a settlement decides rounds, and the latest round
+///      it confirmed, share the pool's slot, which finalize and claim read anyway. Without a
+///      settlement every finalized round is confirmed at once (today's behaviour); with one,
+///      `finalizeRound` records a proposal (only the settlement may call it), claims pay the root
+///      of the latest confirmed round, and the settlement confirms (`confirmRound`) or replaces
+///      (`replaceRound`) each round in order (see `FLBSettlement`).
 contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     using SafeERC20 for IERC20;
 
-    /// @notice May finalize rounds.
+    /// @notice May finalize rounds while no settlement is set.
     bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
+
+    /// @notice Held by the settlement contract only (`setSettlement`): finalizes rounds once it is
+    ///         set, and confirms or replaces their results.
+    bytes32 public constant SETTLEMENT_ROLE = keccak256("SETTLEMENT_ROLE");
 
     /// @notice The ERC-20 token rewards are paid in.
     IERC20 public immutable rewardToken;
@@ -38,11 +54,16 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint128 rewardPerRound;
     }
 
-    // One slot: the parameters the next round opens with (the admin's latest choice).
+    // One slot: the parameters the next round opens with (the admin's latest choice), and the
+    // registration count, which fixes the population a round's cohort is drawn from. Both are
+    // read when a round opens; the count lives here because this slot is non-zero from the
+    // constructor on, so a registration rewrites it (5,000 gas) instead of filling a new one.
     struct PendingParameters {
         uint32 roundDuration;
         uint32 revealDuration;
         uint128 rewardPerRound;
+        uint32 cohortSize; // 0: every registered client trains
+        uint32 registeredClients; // banned ones included: registration indices are never reused
     }
 
     // One slot per round for the fields that change; the digests are written once at finalize.
@@ -51,10 +72,18 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint40 finalizedAt;
         uint32 submissions; // reveals
         uint32 pendingReveals; // commits of non-banned clients not revealed yet
-        uint32 metricPpm;
+        uint24 metricPpm; // at most 1,000,000 (checked before it is stored)
         uint64 epsilonMicros;
         uint8 globalCodec;
         uint8 reportCodec;
+        bool sampled; // the round has a cohort (`RoundRecord.cohort`); false: everyone may commit
+    }
+
+    // One slot, written only for a sampled round, when it opens.
+    struct CohortSlot {
+        uint192 seed;
+        uint32 size;
+        uint32 population;
     }
 
     struct RoundRecord {
@@ -62,6 +91,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         bytes32 globalDigest;
         bytes32 reportDigest;
         bytes32 rewardsRoot;
+        CohortSlot cohort;
     }
 
     enum ClientStatus {
@@ -82,21 +112,33 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     }
 
     // The two balances that finalize and claim must check share one slot that funding makes
-    // non-zero, so neither transaction ever pays to fill an empty slot (20,000 gas).
+    // non-zero, so neither transaction ever pays to fill an empty slot (20,000 gas). The same slot
+    // says whether a settlement decides rounds and which round it confirmed last, so finalize
+    // picks the role it requires and claim the root it checks without reading another slot.
+    // 104 bits hold 2 * 10^13 tokens of 18 decimals.
     struct Pool {
-        uint128 unallocated; // funded, not yet allocated to any round
-        uint128 owed; // allocated, not yet claimed
+        uint104 unallocated; // funded, not yet allocated to any round
+        uint104 owed; // allocated, not yet claimed
+        uint32 confirmedRound; // meaningful once `settled`; before, every finalized round is confirmed
+        bool settled;
     }
 
     Config private _config;
     PendingParameters private _pending;
     Pool private _pool;
     uint256 private _totalFunded;
+    address private _settlement;
     mapping(uint256 round => RoundRecord) private _rounds;
     mapping(address client => ClientSlot) private _clients;
     // Claimed amount plus one, set to 1 at registration: the first claim then rewrites a non-zero
-    // slot (5,000 gas) instead of filling an empty one (20,000); 0 means "never registered".
-    mapping(address client => uint256) private _claimedPlusOne;
+    // slot (5,000 gas) instead of filling an empty one (20,000); 0 means "never registered". The
+    // registration index shares the slot: registration writes it anyway and claims keep it.
+    struct Ledger {
+        uint32 registrationIndex;
+        uint224 claimedPlusOne; // claims are capped at uint128, so this never overflows
+    }
+
+    mapping(address client => Ledger) private _ledger;
     mapping(address client => bytes32) private _commitmentOf;
     mapping(bytes32 commitment => address) private _ownerOf;
 
@@ -107,6 +149,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     /// @param roundDuration Seconds each round's commit phase lasts at most; not zero.
     /// @param revealDuration Seconds the reveal window lasts after the commit phase; not zero.
     /// @param rewardPerRound Most reward tokens the oracle may allocate in one round.
+    /// @param cohortSize Clients sampled per round from round 1 on; 0 lets every registered client
+    ///        train (see `setCohortSize`).
     constructor(
         IERC20 token,
         address admin,
@@ -114,7 +158,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         bytes memory initialModelCid,
         uint32 roundDuration,
         uint32 revealDuration,
-        uint128 rewardPerRound
+        uint128 rewardPerRound,
+        uint32 cohortSize
     ) {
         if (roundDuration == 0) revert CoordinatorInvalidRoundDuration(roundDuration);
         if (revealDuration == 0) revert CoordinatorInvalidRevealDuration(revealDuration);
@@ -125,8 +170,9 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         _rounds[0].slot.globalCodec = codec;
         _rounds[0].globalDigest = digest;
         _rounds[0].slot.finalizedAt = uint40(block.timestamp);
-        _pending = PendingParameters(roundDuration, revealDuration, rewardPerRound);
+        _pending = PendingParameters(roundDuration, revealDuration, rewardPerRound, cohortSize, 0);
         emit RoundParametersUpdated(roundDuration, revealDuration, rewardPerRound, 1);
+        if (cohortSize != 0) emit CohortSizeUpdated(cohortSize, 1);
         _openRound(1);
     }
 
@@ -146,14 +192,16 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         if (owner != address(0)) revert CoordinatorCommitmentTaken(bound, owner);
         client.status = ClientStatus.Active;
         _commitmentOf[msg.sender] = bound;
-        _claimedPlusOne[msg.sender] = 1;
+        uint32 index = _pending.registeredClients;
+        _pending.registeredClients = index + 1;
+        _ledger[msg.sender] = Ledger(index, 1);
         _ownerOf[bound] = msg.sender;
         _config.activeClients += 1;
         emit ClientRegistered(msg.sender, bound, _config.currentRound);
     }
 
     /// @notice Commit to your update for the open round; reveal it with `revealUpdate` once the
-    ///         commit phase closed.
+    ///         commit phase closed. In a sampled round only the cohort's members may commit.
     /// @param round Must equal the open round, so a late transaction cannot land in the next one.
     /// @param commitment `computeCommitment(msg.sender, round, cid, numSamples, salt)`; not zero.
     function commitUpdate(uint256 round, bytes32 commitment) external whenNotPaused {
@@ -166,6 +214,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         ClientStatus status = client.status;
         if (status == ClientStatus.None) revert CoordinatorNotRegistered(msg.sender);
         if (status == ClientStatus.Banned) revert CoordinatorClientBanned(msg.sender);
+        uint32 target = config.activeClients;
+        if (slot.sampled) target = _requireCohortMember(round, msg.sender, target);
         if (commitment == bytes32(0)) revert CoordinatorInvalidCommitment();
         if (client.committedRound == round) revert CoordinatorAlreadyCommitted(msg.sender, round);
         client.committedRound = uint32(round);
@@ -173,7 +223,19 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint32 pending = slot.pendingReveals + 1;
         slot.pendingReveals = pending;
         emit UpdateCommitted(round, msg.sender, commitment);
-        if (pending >= config.activeClients) _closeCommitPhase(slot, round);
+        if (pending >= target) _closeCommitPhase(slot, round);
+    }
+
+    /// @dev Reverts unless `client` is in the cohort of the sampled `round`; returns how many
+    ///      commits close its commit phase: the cohort, or every active client if fewer remain.
+    ///      A member banned before it committed can never commit, so with `size <= active` its
+    ///      round runs to the deadline, as a silent member's does.
+    function _requireCohortMember(uint256 round, address client, uint32 active) private view returns (uint32) {
+        CohortSlot memory cohort = _rounds[round].cohort;
+        if (!CohortSampling.isMember(cohort.seed, _ledger[client].registrationIndex, cohort.size, cohort.population)) {
+            revert CoordinatorNotInCohort(client, round, cohort.size, cohort.population);
+        }
+        return cohort.size < active ? cohort.size : active;
     }
 
     /// @notice Reveal the update you committed to in the open round.
@@ -209,10 +271,11 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     }
 
     /// @notice Claim every reward allocated to you so far; pays what was not claimed before.
-    /// @param cumulativeAmount Your total allocation in the latest finalized round's rewards tree.
+    /// @param cumulativeAmount Your total allocation in the latest confirmed round's rewards tree.
     /// @param proof Merkle proof of the leaf (msg.sender, cumulativeAmount).
     function claim(uint256 cumulativeAmount, bytes32[] calldata proof) external whenNotPaused {
-        bytes32 root = _rounds[_config.currentRound - 1].rewardsRoot;
+        Pool memory pool = _pool;
+        bytes32 root = _rounds[_latestConfirmed(pool)].rewardsRoot;
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(msg.sender, cumulativeAmount))));
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) {
             revert CoordinatorInvalidProof(msg.sender, cumulativeAmount);
@@ -220,11 +283,11 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint256 already = _claimedOf(msg.sender);
         if (cumulativeAmount <= already) revert CoordinatorNothingToClaim(msg.sender, cumulativeAmount, already);
         uint256 amount = cumulativeAmount - already;
-        uint128 owed = _pool.owed;
+        uint104 owed = pool.owed;
         // A tree that allocates more than the oracle declared can never pay out unallocated funds.
         if (amount > owed) revert CoordinatorClaimExceedsAllocation(amount, owed);
-        _claimedPlusOne[msg.sender] = uint256(SafeCast.toUint128(cumulativeAmount)) + 1;
-        _pool.owed = owed - uint128(amount);
+        _ledger[msg.sender].claimedPlusOne = uint224(SafeCast.toUint128(cumulativeAmount)) + 1;
+        _pool.owed = owed - uint104(amount);
         emit RewardClaimed(msg.sender, amount, cumulativeAmount);
         rewardToken.safeTransfer(msg.sender, amount);
     }
@@ -232,6 +295,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     // --- oracle -------------------------------------------------------------------------------
 
     /// @notice Close the open round with its new global model and rewards, and open the next.
+    ///         With a settlement set, only the settlement calls this (`FLBSettlement.propose`) and
+    ///         the round's rewards become claimable once it confirms the round.
     /// @dev Due once the commit phase ended and either every pending commitment was revealed or
     ///      the reveal window closed.
     /// @param round The open round.
@@ -252,17 +317,11 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint256 roundRewards,
         uint32 metricPpm,
         uint64 epsilonMicros
-    ) external onlyRole(ORACLE_ROLE) {
+    ) external {
+        // Once a settlement decides rounds a leftover oracle key cannot bypass it.
+        _checkRole(_pool.settled ? SETTLEMENT_ROLE : ORACLE_ROLE);
         _allocate(round, submissionCount, roundRewards, metricPpm);
-        RoundRecord storage record = _rounds[round];
-        RoundSlot memory slot = record.slot;
-        (slot.globalCodec, record.globalDigest) = _splitCid(globalModelCid);
-        (slot.reportCodec, record.reportDigest) = _splitCid(reportCid);
-        slot.finalizedAt = uint40(block.timestamp);
-        slot.metricPpm = metricPpm;
-        slot.epsilonMicros = epsilonMicros;
-        record.slot = slot;
-        record.rewardsRoot = rewardsRoot;
+        _recordResult(round, globalModelCid, reportCid, rewardsRoot, metricPpm, epsilonMicros, block.timestamp);
         emit RoundFinalized(round, globalModelCid, reportCid, rewardsRoot, roundRewards, metricPpm, epsilonMicros);
         _openRound(round + 1);
     }
@@ -289,12 +348,128 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         Pool memory pool = _pool;
         if (roundRewards > pool.unallocated) revert CoordinatorPoolUnderfunded(roundRewards, pool.unallocated);
         if (metricPpm > 1_000_000) revert CoordinatorMetricOutOfRange(metricPpm);
-        pool.unallocated -= uint128(roundRewards);
-        pool.owed += uint128(roundRewards);
+        pool.unallocated -= uint104(roundRewards);
+        pool.owed += uint104(roundRewards);
         _pool = pool;
     }
 
+    /// @dev Writes a round's result; the caller checked `metricPpm <= 1,000,000`.
+    function _recordResult(
+        uint256 round,
+        bytes calldata globalModelCid,
+        bytes calldata reportCid,
+        bytes32 rewardsRoot,
+        uint32 metricPpm,
+        uint64 epsilonMicros,
+        uint256 finalizedAt
+    ) private {
+        RoundRecord storage record = _rounds[round];
+        RoundSlot memory slot = record.slot;
+        (slot.globalCodec, record.globalDigest) = _splitCid(globalModelCid);
+        (slot.reportCodec, record.reportDigest) = _splitCid(reportCid);
+        slot.finalizedAt = uint40(finalizedAt);
+        slot.metricPpm = uint24(metricPpm);
+        slot.epsilonMicros = epsilonMicros;
+        record.slot = slot;
+        record.rewardsRoot = rewardsRoot;
+    }
+
+    // --- settlement ---------------------------------------------------------------------------
+
+    /// @notice Hand round decisions to a settlement contract, once and for good: from now on only
+    ///         it finalizes rounds, a finalized round pays claims once it confirms it, and it may
+    ///         replace an unconfirmed round's result. Every round finalized before is confirmed.
+    /// @param settlement_ The settlement contract; receives `SETTLEMENT_ROLE`.
+    function setSettlement(address settlement_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        address current = _settlement;
+        if (settlement_ == address(0) || current != address(0)) {
+            revert CoordinatorInvalidSettlement(settlement_, current);
+        }
+        _settlement = settlement_;
+        uint32 confirmed = _config.currentRound - 1;
+        Pool memory pool = _pool;
+        (pool.settled, pool.confirmedRound) = (true, confirmed);
+        _pool = pool;
+        _grantRole(SETTLEMENT_ROLE, settlement_);
+        emit SettlementSet(settlement_, confirmed);
+    }
+
+    /// @notice Confirm the round after the latest confirmed one: claims pay its rewards root.
+    /// @param round The latest confirmed round + 1; finalized already.
+    function confirmRound(uint256 round) external onlyRole(SETTLEMENT_ROLE) {
+        Pool memory pool = _requirePending(round, true);
+        pool.confirmedRound = uint32(round);
+        _pool = pool;
+        emit RoundConfirmed(round, _rounds[round].rewardsRoot);
+    }
+
+    /// @notice Replace a finalized, unconfirmed round's result (a challenge proved it wrong, or it
+    ///         was built on a replaced round). The pool moves by the difference in rewards, so the
+    ///         books balance; the open round keeps training from the model it opened with.
+    /// @param round A finalized round after the latest confirmed one.
+    /// @param result The replacement: CIDs, rewards root, rewards (at most the open round's
+    ///        budget), metric and privacy spent, as `finalizeRound` takes them.
+    /// @param previousRewards The tokens the replaced result allocated (the settlement recorded them).
+    function replaceRound(uint256 round, IFLBSettlement.RoundResult calldata result, uint256 previousRewards)
+        external
+        onlyRole(SETTLEMENT_ROLE)
+    {
+        _requirePending(round, false);
+        _rebook(previousRewards, result.roundRewards, result.metricPpm);
+        _recordResult(
+            round,
+            result.globalModelCid,
+            result.reportCid,
+            result.rewardsRoot,
+            result.metricPpm,
+            result.epsilonMicros,
+            _rounds[round].slot.finalizedAt
+        );
+        emit RoundReplaced(round, result, previousRewards);
+    }
+
+    /// @dev Reverts unless `round` is finalized and not confirmed (with `next`: the next to confirm).
+    function _requirePending(uint256 round, bool next) private view returns (Pool memory pool) {
+        pool = _pool;
+        uint256 confirmed = _latestConfirmed(pool);
+        uint256 current = _config.currentRound;
+        if (round <= confirmed || round >= current || (next && round != confirmed + 1)) {
+            revert CoordinatorRoundNotPending(round, confirmed, current);
+        }
+    }
+
+    /// @dev Moves the pool by a replacement's difference in rewards, within the open round's budget.
+    function _rebook(uint256 previousRewards, uint256 roundRewards, uint32 metricPpm) private {
+        uint128 budget = _config.rewardPerRound;
+        if (roundRewards > budget) revert CoordinatorRewardsExceedBudget(roundRewards, budget);
+        if (metricPpm > 1_000_000) revert CoordinatorMetricOutOfRange(metricPpm);
+        Pool memory pool = _pool;
+        if (roundRewards >= previousRewards) {
+            uint256 increase = roundRewards - previousRewards;
+            if (increase > pool.unallocated) revert CoordinatorPoolUnderfunded(increase, pool.unallocated);
+            pool.unallocated -= uint104(increase);
+            pool.owed += uint104(increase);
+        } else {
+            uint104 decrease = SafeCast.toUint104(previousRewards - roundRewards);
+            pool.owed -= decrease;
+            pool.unallocated += decrease;
+        }
+        _pool = pool;
+    }
+
+    function _latestConfirmed(Pool memory pool) private view returns (uint256) {
+        return pool.settled ? pool.confirmedRound : _config.currentRound - 1;
+    }
+
     /// @dev Opens `round` with the pending parameters; its commit phase lasts one round duration.
+    ///      With a cohort size K and more than K registered clients it draws the round's cohort:
+    ///      the seed is `keccak256(prevrandao, this contract, round)`, fixed in the block that opens
+    ///      the round, after every client of the population registered. `prevrandao` (the beacon
+    ///      chain's RANDAO mix) cannot be ground like a block hash, whose previous proposer picks
+    ///      it freely by reordering transactions: the proposer of the block before can only bias
+    ///      it by withholding that block (one bit per withheld slot, at the cost of its reward),
+    ///      and the oracle, whose finalization opens the round, only by delaying it block by
+    ///      block, in plain sight. Neither picks a cohort; each re-roll is a visible gap.
     function _openRound(uint256 round) private {
         PendingParameters memory next = _pending;
         Config memory config = _config;
@@ -304,8 +479,15 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         config.rewardPerRound = next.rewardPerRound;
         _config = config;
         uint40 deadline = uint40(block.timestamp + next.roundDuration);
-        _rounds[round].slot.deadline = deadline;
+        RoundRecord storage record = _rounds[round];
+        record.slot.deadline = deadline;
         emit RoundOpened(round, deadline);
+        if (next.cohortSize != 0 && next.cohortSize < next.registeredClients) {
+            record.slot.sampled = true;
+            uint192 seed = uint192(uint256(keccak256(abi.encode(block.prevrandao, address(this), round))));
+            record.cohort = CohortSlot(seed, next.cohortSize, next.registeredClients);
+            emit CohortDrawn(round, bytes32(uint256(seed)), next.cohortSize, next.registeredClients);
+        }
     }
 
     /// @dev Ends the commit phase of the open round now: reveals open in this block.
@@ -322,7 +504,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         if (amount == 0) revert CoordinatorZeroAmount();
         uint256 total = _totalFunded + amount;
         _totalFunded = total;
-        _pool.unallocated += SafeCast.toUint128(amount);
+        _pool.unallocated += SafeCast.toUint104(amount);
         emit RewardsFunded(msg.sender, amount, total);
         rewardToken.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -338,8 +520,18 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     {
         if (roundDuration == 0) revert CoordinatorInvalidRoundDuration(roundDuration);
         if (revealDuration == 0) revert CoordinatorInvalidRevealDuration(revealDuration);
-        _pending = PendingParameters(roundDuration, revealDuration, rewardPerRound);
+        PendingParameters storage next = _pending;
+        (next.roundDuration, next.revealDuration, next.rewardPerRound) = (roundDuration, revealDuration, rewardPerRound);
         emit RoundParametersUpdated(roundDuration, revealDuration, rewardPerRound, uint256(_config.currentRound) + 1);
+    }
+
+    /// @notice Set how many clients the rounds opened from the next one on sample; the open round
+    ///         keeps its cohort. A round opening with at most that many registered clients samples
+    ///         none: every registered client may train, as with 0.
+    /// @param cohortSize Clients per round; 0 lets every registered client train.
+    function setCohortSize(uint32 cohortSize) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _pending.cohortSize = cohortSize;
+        emit CohortSizeUpdated(cohortSize, uint256(_config.currentRound) + 1);
     }
 
     /// @notice Ban or unban a client: a banned client cannot commit or reveal and does not count
@@ -365,11 +557,11 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
                 pending -= 1;
                 roundSlot.pendingReveals = pending;
             }
-            // Every client still active may have committed already: then nobody is left to wait for.
-            if (
-                config.activeClients > 0 && pending >= config.activeClients
-                    && block.timestamp < roundSlot.deadline
-            ) {
+            // Every client still active (or every member) may have committed already: then nobody
+            // is left to wait for.
+            uint32 target = config.activeClients;
+            if (roundSlot.sampled && _rounds[round].cohort.size < target) target = _rounds[round].cohort.size;
+            if (target > 0 && pending >= target && block.timestamp < roundSlot.deadline) {
                 _closeCommitPhase(roundSlot, round);
             }
         } else {
@@ -440,6 +632,37 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         return _config.activeClients;
     }
 
+    /// @notice Clients that ever registered (banned ones included): the population the next
+    ///         round's cohort is drawn from.
+    function registeredClients() external view returns (uint256) {
+        return _pending.registeredClients;
+    }
+
+    /// @notice The cohort size the next round will open with (0: every registered client).
+    function pendingCohortSize() external view returns (uint256) {
+        return _pending.cohortSize;
+    }
+
+    /// @inheritdoc IFLBCoordinator
+    function isCohortMember(uint256 round, address client) external view returns (bool) {
+        if (round == 0 || round > _config.currentRound) return false;
+        if (_clients[client].status == ClientStatus.None) return false;
+        RoundRecord storage record = _rounds[round];
+        if (!record.slot.sampled) return true;
+        CohortSlot memory cohort = record.cohort;
+        return CohortSampling.isMember(cohort.seed, _ledger[client].registrationIndex, cohort.size, cohort.population);
+    }
+
+    /// @inheritdoc IFLBCoordinator
+    function latestConfirmedRound() external view returns (uint256) {
+        return _latestConfirmed(_pool);
+    }
+
+    /// @notice The settlement contract that decides rounds (zero while the oracle role does).
+    function settlement() external view returns (address) {
+        return _settlement;
+    }
+
     /// @notice Pool accounting: tokens funded, allocated by finalized rounds, and paid out.
     function rewardTotals() external view returns (uint256 funded, uint256 allocated, uint256 claimed) {
         funded = _totalFunded;
@@ -479,8 +702,14 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         info.metricPpm = slot.metricPpm;
         info.epsilonMicros = slot.epsilonMicros;
         info.rewardsRoot = record.rewardsRoot;
+        info.confirmed = round <= _latestConfirmed(_pool);
         if (slot.globalCodec != 0) info.globalModelCid = _joinCid(slot.globalCodec, record.globalDigest);
         if (slot.reportCodec != 0) info.reportCid = _joinCid(slot.reportCodec, record.reportDigest);
+        if (slot.sampled) {
+            CohortSlot memory cohort = record.cohort;
+            (info.cohortSeed, info.cohortSize, info.cohortPopulation) =
+                (bytes32(uint256(cohort.seed)), cohort.size, cohort.population);
+        }
     }
 
     /// @inheritdoc IFLBCoordinator
@@ -494,7 +723,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
             claimed: uint128(_claimedOf(client)),
             datasetCommitment: _commitmentOf[client],
             committedRound: slot.committedRound,
-            commitment: slot.commitment
+            commitment: slot.commitment,
+            registrationIndex: _ledger[client].registrationIndex
         });
     }
 
@@ -509,7 +739,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     }
 
     function _claimedOf(address client) private view returns (uint256) {
-        uint256 stored = _claimedPlusOne[client];
+        uint256 stored = _ledger[client].claimedPlusOne;
         return stored == 0 ? 0 : stored - 1;
     }
 

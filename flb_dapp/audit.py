@@ -85,6 +85,7 @@ def read_round_inputs(
         task=task.to_dict(),
         block=stop,
         banned=tuple(sorted(c for c, banned in status.items() if banned and c in submitters)),
+        cohort=coordinator.round_cohort(round_number),
         **inherited,
     )
 

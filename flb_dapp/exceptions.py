@@ -218,6 +218,15 @@ class CoordinatorRoundClosed(ContractRuleError):
     deadline: int
 
 
+class CoordinatorNotInCohort(ContractRuleError):
+    """The round samples a cohort of ``cohort_size`` from ``population`` and the client is not in it."""
+
+    client: str
+    round: int
+    cohort_size: int
+    population: int
+
+
 class CoordinatorAlreadyCommitted(ContractRuleError):
     """The client already committed in this round."""
 

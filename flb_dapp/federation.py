@@ -32,7 +32,9 @@ TOKEN_SUPPLY = 1_000_000 * TOKEN_DECIMALS
 
 @dataclass(frozen=True)
 class FederationPlan:
-    """What to stand up. Defaults: the tiny model, 10-minute rounds, 1,000 tokens a round."""
+    """What to stand up. Defaults: the tiny model, 10-minute rounds, 1,000 tokens a round, every
+    client in every round (``cohort_size`` K > 0 samples exactly K of them per round once more than
+    K are registered)."""
 
     spec: TaskSpec = field(default_factory=lambda: TaskSpec(model="tiny"))
     round_duration: int = 600
@@ -46,6 +48,7 @@ class FederationPlan:
     # defaults to ``root/oracle.sqlite``.
     oracle: dict[str, Any] = field(default_factory=dict)
     account: str | None = None  # the account the written settings name
+    cohort_size: int = 0  # clients sampled per round; 0: every registered client trains
 
 
 def dataset_digest(share: Sequence[MCQuestion]) -> bytes:
@@ -77,10 +80,12 @@ class Federation:
         return decode_adapter(self.store.get_bytes(cid or self.coordinator.latest_global_model_cid))
 
     def cohort(self, round_number: int) -> list[int]:
-        """Indices (into ``clients``) of the clients that train in ``round_number``: every client
-        until the contract samples cohorts (issue 4/5)."""
-        del round_number
-        return list(range(len(self.clients)))
+        """Indices (into ``clients``), ascending, of the clients that may train in ``round_number``:
+        the round's cohort as the contract drew it, or every client when the round has none."""
+        if not self.coordinator.round(round_number).sampled:
+            return list(range(len(self.clients)))
+        members = {m.lower() for m in self.coordinator.cohort_members(round_number)}
+        return [i for i, c in enumerate(self.clients) if c.address.lower() in members]
 
     def train(self, index: int, steps: int | None = None, seed: int | None = None) -> Adapter:
         from flb_dapp.taskspec import train_config
@@ -98,7 +103,8 @@ class Federation:
         return result.adapter
 
     def submit(self, index: int, adapter: Adapter) -> str:
-        """Store and commit; once every active client committed (the commit phase closed), reveal all."""
+        """Store and commit; once every active client or cohort member committed (the commit phase
+        closed), reveal all."""
         cid = self.store.put_bytes(encode_adapter(adapter))
         self.commit_as(self.clients[index], cid, adapter.metadata.num_samples)
         return cid
@@ -107,7 +113,8 @@ class Federation:
         self.commit_as(self.clients[index], cid, num_samples)
 
     def commit_as(self, client: Any, cid: str, num_samples: int) -> None:
-        """Commit for any registered account; reveals every pending commitment once the phase closed."""
+        """Commit for any registered account; reveals every pending commitment once the phase closed
+        (in a sampled round that is when the whole cohort committed)."""
         pending, _ = self.coordinator.commit_update(client, self.coordinator.current_round, cid, num_samples)
         self.pending.append((client, pending))
         if self.coordinator.round_phase(pending.round) == "reveal":
@@ -149,6 +156,7 @@ def deploy_federation(
         reward_per_round=plan.reward_per_round,
         token_supply=plan.token_supply,
         fund_amount=plan.fund_amount,
+        cohort_size=plan.cohort_size,
     )
     deployment = record.save(plan.deployment_path or root / "deployments" / f"{record.chain_id}.json")
     settings = FLBSettings(

@@ -32,6 +32,7 @@ __all__ = [
     "REPORT_FORMAT",
     "Amount",
     "EvaluationSummary",
+    "ReportCohort",
     "ReportError",
     "ReportInput",
     "ReportMetrics",
@@ -129,6 +130,11 @@ class ReportRewards(_Part):
     proofs: dict[str, list[str]]
     # CID of the rewards tree in OpenZeppelin's StandardMerkleTree dump format (schema 2).
     tree_cid: str | None = None
+    # How the contributions were found (optional: reports written before these fields lack them).
+    rule: str = ""  # e.g. "shapley-exact", "shapley-monte-carlo", "leave-one-out", "prototype"
+    evaluations: int = 0  # scorer evaluations spent on contributions
+    seed: str = ""  # hex seed of sampled permutations, so anyone can replay them
+    zeroed: dict[str, str] = {}  # client -> why it scored 0 although included (copy, zero delta)
 
     def _key(self, table: dict[str, Any], account: str) -> str | None:
         # NOTE: reports key clients by checksum address; be lenient about case anyway.
@@ -144,6 +150,16 @@ class ReportRewards(_Part):
     def proof_of(self, account: str) -> list[str]:
         key = self._key(self.proofs, account)
         return list(self.proofs[key]) if key is not None else []
+
+
+class ReportCohort(_Part):
+    """The round's cohort as the contract drew it, so anyone can re-derive it
+    (``flb_dapp.chain.cohort``): ``size`` of the ``population`` first registered clients."""
+
+    seed: str  # 0x-hex, 32 bytes
+    size: int
+    population: int
+    members: list[str]  # checksum addresses, in registration order
 
 
 class AggregationSummary(_Part):
@@ -162,6 +178,7 @@ class RoundReport(_Part):
     previous_global_model_cid: str
     inputs_block: int = 0
     banned: list[str] = []
+    cohort: ReportCohort | None = None  # None: every registered client could submit (no key)
     global_model_cid: str
     settings: dict[str, Any]
     strategy: dict[str, Any]
@@ -196,6 +213,8 @@ class RoundReport(_Part):
         for summary in document["metrics"].values():
             if summary["accuracy_norm"] is None:  # letters: no such figure, so no such key
                 summary.pop("accuracy_norm")
+        if document["cohort"] is None:  # rounds without a cohort keep the bytes they always had
+            document.pop("cohort")
         return document
 
     def to_json(self) -> bytes:

@@ -13,7 +13,8 @@ from eth_utils import to_checksum_address
 
 from flb_dapp.merkle import RewardsTree, build_rewards_tree
 
-SCORING_RULES = ("leave-one-out", "prototype")
+#: Contribution rules a round may use (``rounds/contributions.py``); the default is in RoundRules.
+SCORING_RULES = ("shapley", "leave-one-out", "prototype")
 
 
 def split_budget(scores: Mapping[str, float], budget: int) -> dict[str, int]:

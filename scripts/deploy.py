@@ -72,6 +72,13 @@ def _tokens(value: str) -> int:
     help="Reward tokens the oracle may allocate per round.",
 )
 @click.option(
+    "--cohort-size",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 2**32 - 1),
+    help="Clients sampled per round (0: every registered client trains every round).",
+)
+@click.option(
     "--token-supply", default="1000000", show_default=True, help="Reward tokens minted to the deployer."
 )
 @click.option("--fund", default=None, help="Reward tokens moved into the pool (default: 100 rounds' worth).")
@@ -90,6 +97,7 @@ def cli(
     round_duration: int,
     reveal_duration: int,
     reward_per_round: str,
+    cohort_size: int,
     token_supply: str,
     fund: str | None,
     records: str,
@@ -128,6 +136,7 @@ def cli(
             reward_per_round=_tokens(reward_per_round),
             token_supply=_tokens(token_supply),
             fund_amount=_tokens(fund) if fund is not None else None,
+            cohort_size=cohort_size,
         )
     except FLBError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -135,4 +144,6 @@ def cli(
     click.echo(f"coordinator {record.coordinator}")
     click.echo(f"token       {record.token}")
     click.echo(f"oracle      {record.oracle}")
+    if record.cohort_size:
+        click.echo(f"cohort      {record.cohort_size} clients per round")
     click.echo(f"chain {record.chain_id}, block {record.block}; record written to {path}")

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: `python tools/export_artifacts
 
 from flb_dapp.atomic import atomic_write_text  # noqa: E402
 
-CONTRACTS = ("FLBCoordinator", "FLBRewardToken")
+CONTRACTS = ("FLBCoordinator", "FLBRewardToken", "FLBSettlement")
 KEEP = ("contractName", "sourceId", "abi", "deploymentBytecode", "runtimeBytecode", "userdoc", "devdoc")
 
 

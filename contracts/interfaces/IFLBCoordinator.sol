@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IFLBSettlement} from "./IFLBSettlement.sol";
+
 /// @title IFLBCoordinator
 /// @notice Events, errors and views of the FLB round coordinator: clients register a dataset
 ///         commitment bound to their address, commit to one LoRA update (an IPFS CID) per round
@@ -8,8 +10,12 @@ pragma solidity ^0.8.24;
 ///         proof; the oracle finalizes each round with the new global model.
 /// @dev A round has three phases: commit `[opened, deadline)`, reveal
 ///      `[deadline, deadline + revealDuration)`, then due (the oracle may finalize). The commit
-///      phase closes early (the deadline moves to that block) once every active client committed;
-///      the round is due early once every pending commitment was revealed.
+///      phase closes early (the deadline moves to that block) once every active client committed,
+///      or in a sampled round once its whole cohort committed; the round is due early once every
+///      pending commitment was revealed.
+///      Cohorts: with a cohort size K > 0 and more than K registered clients when a round opens,
+///      the round samples exactly K of them (`CohortDrawn`, `isCohortMember`) and only those may
+///      commit; otherwise every registered client may, as with K = 0.
 interface IFLBCoordinator {
     /// @notice Everything an explorer needs about one round.
     struct RoundView {
@@ -24,6 +30,10 @@ interface IFLBCoordinator {
         bytes globalModelCid; // binary CIDv1; for round 0 the initial model
         bytes reportCid; // binary CIDv1 of the round report; empty for round 0
         bytes32 rewardsRoot; // Merkle root of cumulative rewards after this round
+        bytes32 cohortSeed; // seed of the round's cohort draw; 0 when every client may commit
+        uint32 cohortSize; // clients drawn; 0 when every client may commit
+        uint32 cohortPopulation; // registered clients the cohort was drawn from (indices below it)
+        bool confirmed; // claims pay this round's root or a later one's (always, without a settlement)
     }
 
     /// @notice Everything an explorer needs about one client.
@@ -36,6 +46,7 @@ interface IFLBCoordinator {
         bytes32 datasetCommitment; // keccak256(abi.encode(client, manifestDigest))
         uint64 committedRound; // latest round the client committed in
         bytes20 commitment; // the first 20 bytes of that round's commitment
+        uint32 registrationIndex; // 0 for the first client registered, 1 for the next ...
     }
 
     // --- events -------------------------------------------------------------------------------
@@ -61,6 +72,12 @@ interface IFLBCoordinator {
     );
     /// @notice A new round opened; it trains from the previous round's global model.
     event RoundOpened(uint256 indexed round, uint64 deadline);
+    /// @notice A round opened with a cohort: exactly `size` of the `population` clients registered
+    ///         then (registration indices below `population`) were drawn by `seed`, and only they
+    ///         may commit. Anyone re-derives the members from the seed (see `CohortSampling`).
+    event CohortDrawn(uint256 indexed round, bytes32 seed, uint32 size, uint32 population);
+    /// @notice The admin set the cohort size of rounds from `effectiveFromRound` on (0: everyone).
+    event CohortSizeUpdated(uint32 cohortSize, uint256 effectiveFromRound);
     /// @notice Reward tokens were added to the pool.
     event RewardsFunded(address indexed funder, uint256 amount, uint256 totalFunded);
     /// @notice A client was paid the part of its cumulative reward it had not claimed yet.
@@ -69,6 +86,15 @@ interface IFLBCoordinator {
     event RoundParametersUpdated(
         uint64 roundDuration, uint64 revealDuration, uint256 rewardPerRound, uint256 effectiveFromRound
     );
+
+    /// @notice The admin handed round decisions to `settlement`; every round up to
+    ///         `latestConfirmedRound` is confirmed.
+    event SettlementSet(address indexed settlement, uint256 latestConfirmedRound);
+    /// @notice The settlement confirmed `round`: claims now check `rewardsRoot`.
+    event RoundConfirmed(uint256 indexed round, bytes32 rewardsRoot);
+    /// @notice The settlement replaced an unconfirmed round's result with `result`; the pool
+    ///         moved by `result.roundRewards - previousRewards`.
+    event RoundReplaced(uint256 indexed round, IFLBSettlement.RoundResult result, uint256 previousRewards);
 
     // --- errors -------------------------------------------------------------------------------
     /// @notice Raised by `register` when the caller registered before (a banned client included).
@@ -97,6 +123,12 @@ interface IFLBCoordinator {
     /// @param round The open round.
     /// @param deadline When its commit phase ended (unix seconds).
     error CoordinatorRoundClosed(uint256 round, uint64 deadline);
+    /// @notice Raised by `commitUpdate` when the round samples a cohort and the caller is not in it.
+    /// @param client The caller.
+    /// @param round The open round.
+    /// @param cohortSize Clients drawn for the round.
+    /// @param population Registered clients the cohort was drawn from.
+    error CoordinatorNotInCohort(address client, uint256 round, uint32 cohortSize, uint32 population);
     /// @notice Raised by `commitUpdate` when the caller already committed in this round.
     /// @param client The caller.
     /// @param round The open round.
@@ -163,8 +195,9 @@ interface IFLBCoordinator {
     /// @param revealDuration The duration passed in (0).
     error CoordinatorInvalidRevealDuration(uint64 revealDuration);
     /// @notice Raised by `claim` when the proof does not lead from the leaf (msg.sender,
-    ///         cumulativeAmount) to the rewards root of the latest finalized round (before any
-    ///         round is finalized that root is zero, so every claim is refused).
+    ///         cumulativeAmount) to the rewards root of the latest confirmed round
+    ///         (`latestConfirmedRound`: the latest finalized one without a settlement; before any
+    ///         round is confirmed that root is zero, so every claim is refused).
     /// @param client The caller.
     /// @param cumulativeAmount The cumulative amount claimed.
     error CoordinatorInvalidProof(address client, uint256 cumulativeAmount);
@@ -182,10 +215,23 @@ interface IFLBCoordinator {
     error CoordinatorClaimExceedsAllocation(uint256 amount, uint256 owed);
     /// @notice Raised by `fundRewards` with an amount of zero.
     error CoordinatorZeroAmount();
+    /// @notice Raised by `setSettlement` with the zero address or once a settlement is set.
+    /// @param given The address passed in.
+    /// @param current The settlement set already (zero if none).
+    error CoordinatorInvalidSettlement(address given, address current);
+    /// @notice Raised by `confirmRound` for any round but the one after the latest confirmed (if
+    ///         finalized), and by `replaceRound` for a round that is confirmed or not finalized.
+    /// @param round The round passed in.
+    /// @param latestConfirmed The latest confirmed round.
+    /// @param currentRound The open round.
+    error CoordinatorRoundNotPending(uint256 round, uint256 latestConfirmed, uint256 currentRound);
 
     // --- views --------------------------------------------------------------------------------
     /// @notice The round that is open now (rounds start at 1).
     function currentRound() external view returns (uint256);
+    /// @notice The latest round whose rewards root claims check: the latest finalized one without
+    ///         a settlement, the latest the settlement confirmed with one.
+    function latestConfirmedRound() external view returns (uint256);
     /// @notice One round's record.
     function roundInfo(uint256 round) external view returns (RoundView memory);
     /// @notice One client's record.
@@ -199,4 +245,9 @@ interface IFLBCoordinator {
         returns (bytes32);
     /// @notice The dataset commitment `register(manifestDigest)` stores for `client`.
     function boundCommitment(address client, bytes32 manifestDigest) external pure returns (bytes32);
+    /// @notice Whether `client` may train in `round` by the cohort rule: in a round without a
+    ///         cohort every registered client is a member; in a sampled round exactly the drawn
+    ///         ones. O(1): nothing but the round's seed, size and population is stored. Bans are a
+    ///         separate rule (a banned member still cannot commit).
+    function isCohortMember(uint256 round, address client) external view returns (bool);
 }

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from flb_dapp.aggregation.clipping import (
@@ -32,6 +33,7 @@ from flb_dapp.aggregation.clipping import (
     clip_updates,
     sensitivity_of,
 )
+from flb_dapp.aggregation.linear import LinearParts
 from flb_dapp.aggregation.strategy import Strategy, check_seed, round_rng
 from flb_dapp.aggregation.tensors import l2_norm
 from flb_dapp.aggregation.types import AggregationResult, ClientUpdate, PrivacyEvent
@@ -164,6 +166,16 @@ class DPAdaptiveClipping(Strategy):
                 f"DPAdaptiveClipping state rounds_done must be an integer >= 0, got {rounds_done!r}"
             )
         self.rounds_done = rounds_done
+
+    def _linear_parts(self, updates: list[ClientUpdate], round: int) -> LinearParts | None:
+        """The inner rule's parts over the clipped deltas, *before* the noise: every subset's
+        aggregate would get the same noise draw, which adds variance to a comparison of subsets and
+        nothing else. ``None`` when the inner rule is not linear. Draws nothing, changes no state."""
+        clipped, _ = clip_updates(updates, self.clip_norm)
+        parts = self.inner.linear_parts(clipped, round)
+        if parts is None:
+            return None
+        return replace(parts, noise_free=parts.noise_free and self.noise_multiplier == 0)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from flb_dapp.aggregation.linear import LinearParts
 from flb_dapp.aggregation.strategy import Strategy
 from flb_dapp.aggregation.tensors import l2_norm, weighted_sum
 from flb_dapp.aggregation.types import AggregationResult, ClientUpdate
@@ -45,18 +46,38 @@ class FedAvg(Strategy):
         self.weighting: Weighting = weighting
         self.max_samples_per_client = max_samples_per_client
 
+    def _counts(self, updates: list[ClientUpdate]) -> dict[str, int]:
+        """The (capped) sample count each client is weighted by, with "samples" weighting."""
+        cap = self.max_samples_per_client
+        counts = {u.client: (u.num_samples if cap is None else min(u.num_samples, cap)) for u in updates}
+        if sum(counts.values()) == 0:
+            raise AggregationError("FedAvg with weighting='samples': every client reported 0 samples")
+        return counts
+
     def client_weights(self, updates: list[ClientUpdate]) -> tuple[dict[str, float], dict[str, str]]:
         """Normalized weights of the included clients, and the clients left out with the reason."""
         if self.weighting == "uniform":
             return {u.client: 1.0 / len(updates) for u in updates}, {}
-        cap = self.max_samples_per_client
-        counts = {u.client: (u.num_samples if cap is None else min(u.num_samples, cap)) for u in updates}
+        counts = self._counts(updates)
         total = sum(counts.values())
-        if total == 0:
-            raise AggregationError("FedAvg with weighting='samples': every client reported 0 samples")
         weights = {client: count / total for client, count in counts.items() if count > 0}
         excluded = {client: "reported 0 samples" for client, count in counts.items() if count == 0}
         return weights, excluded
+
+    def raw_weights(self, updates: list[ClientUpdate]) -> tuple[dict[str, float], dict[str, str]]:
+        """Unnormalised weights of the included clients (capped counts, or 1 each), and the clients
+        left out with the reason: ``client_weights`` is these over their sum."""
+        if self.weighting == "uniform":
+            return {u.client: 1.0 for u in updates}, {}
+        counts = self._counts(updates)
+        weights = {client: float(count) for client, count in counts.items() if count > 0}
+        excluded = {client: "reported 0 samples" for client, count in counts.items() if count == 0}
+        return weights, excluded
+
+    def _linear_parts(self, updates: list[ClientUpdate], round: int) -> LinearParts:
+        weights, excluded = self.raw_weights(updates)
+        deltas = {u.client: u.tensors for u in updates if u.client in weights}
+        return LinearParts(weights=weights, deltas=deltas, excluded=excluded, noise_free=True)
 
     def _combine(self, updates: list[ClientUpdate], round: int) -> AggregationResult:
         weights, excluded = self.client_weights(updates)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from flb_dapp.aggregation.linear import LinearParts
 from flb_dapp.aggregation.types import AggregationResult, ClientUpdate
 from flb_dapp.exceptions import AggregationError
 
@@ -144,6 +145,21 @@ class Strategy(ABC):
     @abstractmethod
     def _combine(self, updates: list[ClientUpdate], round: int) -> AggregationResult:
         """Combine updates already validated and sorted by client."""
+
+    def linear_parts(self, updates: Sequence[ClientUpdate], round: int = 0) -> LinearParts | None:
+        """The per-client weights and (clipped) deltas whose weighted mean is this rule's output
+        before any noise, or ``None`` for a rule that is not a weighted mean (robust rules).
+
+        The same checks as :meth:`aggregate` apply; nothing is aggregated and no state changes, so a
+        caller can form the aggregate of any subset of ``updates`` from the parts.
+        """
+        if isinstance(round, bool) or not isinstance(round, int) or round < 0:
+            raise AggregationError(f"round must be a non-negative integer, got {round!r}")
+        return self._linear_parts(validate_updates(updates), round)
+
+    def _linear_parts(self, updates: list[ClientUpdate], round: int) -> LinearParts | None:
+        """Linear rules override this; updates are validated and sorted by client."""
+        return None
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

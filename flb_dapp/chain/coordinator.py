@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from flb_dapp.chain import preflight
-from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, contract_type
+from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, contract_type, deployed_contract
+from flb_dapp.chain.cohort import Cohort
 from flb_dapp.chain.events import CoordinatorEvents
 from flb_dapp.chain.reverts import translate_reverts
 from flb_dapp.chain.types import (
@@ -29,8 +30,10 @@ from flb_dapp.chain.types import (
     cid_text,
     hex_text,
 )
-from flb_dapp.exceptions import ChainError, ChainUnavailableError
 from flb_dapp.storage.cid import cid_to_bytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flb_dapp.rounds.inputs import RoundCohort
 
 __all__ = ["ORACLE_ROLE_NAME", "Coordinator", "commitment_hash", "translate_reverts"]
 
@@ -58,17 +61,9 @@ class Coordinator(CoordinatorEvents):
     """
 
     def __init__(self, address: str, start_block: int = 0) -> None:
-        from ape import Contract, chain
-
         self.address = to_checksum_address(address)
         self.start_block = start_block
-        try:
-            code = chain.provider.get_code(self.address)
-        except Exception as exc:
-            raise ChainUnavailableError(f"cannot reach the chain node: {exc}") from exc
-        if not code:
-            raise ChainError(f"no contract at {self.address} on chain {chain.chain_id}; deploy first")
-        self.contract: Any = Contract(self.address, contract_type=contract_type(COORDINATOR))
+        self.contract: Any = deployed_contract(self.address, COORDINATOR)
 
     # --- reads ---------------------------------------------------------------------------------
     @property
@@ -96,6 +91,27 @@ class Coordinator(CoordinatorEvents):
     @property
     def active_clients(self) -> int:
         return int(self.contract.activeClients())
+
+    @property
+    def registered_clients(self) -> int:
+        """Clients that ever registered, banned ones included: the next cohort's population."""
+        return int(self.contract.registeredClients())
+
+    @property
+    def pending_cohort_size(self) -> int:
+        """The cohort size the next round opens with (0: every registered client trains)."""
+        return int(self.contract.pendingCohortSize())
+
+    @property
+    def latest_confirmed_round(self) -> int:
+        """The round whose rewards root claims check (the latest finalized without a settlement)."""
+        return int(self.contract.latestConfirmedRound())
+
+    @property
+    def settlement_address(self) -> str:
+        """The settlement contract that decides rounds; '' while the oracle role does."""
+        address = to_checksum_address(self.contract.settlement())
+        return "" if int(address, 16) == 0 else address
 
     @property
     def paused(self) -> bool:
@@ -134,7 +150,40 @@ class Coordinator(CoordinatorEvents):
             rewards_root=hex_text(info.rewardsRoot),
             reveal_deadline=int(info.revealDeadline),
             pending_reveals=int(info.pendingReveals),
+            cohort_seed=hex_text(info.cohortSeed) if int(info.cohortSize) else "",
+            cohort_size=int(info.cohortSize),
+            cohort_population=int(info.cohortPopulation),
+            confirmed=bool(info.confirmed),
         )
+
+    def cohort(self, number: int) -> Cohort:
+        """The cohort draw of round ``number`` (size 0: every registered client may train)."""
+        info = self.round(number)
+        seed = int(info.cohort_seed, 16) if info.cohort_seed else 0
+        return Cohort(number, seed, info.cohort_size, info.cohort_population)
+
+    def is_cohort_member(self, number: int, address: str) -> bool:
+        """The contract's ``isCohortMember``: may ``address`` train in round ``number``."""
+        return bool(self.contract.isCohortMember(number, to_checksum_address(address)))
+
+    def registration_order(self, stop_block: int | None = None) -> list[str]:
+        """Every registered client, by registration index (``ClientRegistered`` in chain order)."""
+        return [r.client for r in self.registrations(stop_block=stop_block)]
+
+    def cohort_members(self, number: int) -> list[str]:
+        """The addresses that may train in round ``number``, in registration order, re-derived
+        from the round's seed off chain (one event scan, no call per client)."""
+        return self.cohort(number).members(self.registration_order())
+
+    def round_cohort(self, number: int) -> RoundCohort | None:
+        """Round ``number``'s cohort as the round computation records it; None without one."""
+        from flb_dapp.rounds.inputs import RoundCohort
+
+        cohort = self.cohort(number)
+        if not cohort.sampled:
+            return None
+        members = tuple(self.cohort_members(number))
+        return RoundCohort(cohort.seed_hex, cohort.size, cohort.population, members)
 
     def client(self, address: str) -> ClientInfo:
         address = to_checksum_address(address)
@@ -149,6 +198,7 @@ class Coordinator(CoordinatorEvents):
             dataset_commitment=hex_text(info.datasetCommitment),
             committed_round=int(info.committedRound),
             commitment=hex_text(info.commitment),
+            registration_index=int(info.registrationIndex),
         )
 
     def is_oracle(self, address: str) -> bool:
@@ -242,7 +292,8 @@ class Coordinator(CoordinatorEvents):
     def submit_all(self, entries: Sequence[tuple[Any, int, str, int]]) -> list[Any]:
         """Commit every ``(account, round, cid, num_samples)``, then reveal each; returns the reveal
         receipts. The reveals need the commit phase closed: it closes as soon as every active client
-        committed, so this suits a federation whose clients all submit (simulations, benches)."""
+        (in a sampled round, every cohort member) committed, so this suits a federation whose
+        eligible clients all submit (simulations, benches)."""
         pending = [(entry[0], self.commit_update(*entry)[0]) for entry in entries]
         return [self.reveal_update(account, reveal) for account, reveal in pending]
 
@@ -291,6 +342,13 @@ class Coordinator(CoordinatorEvents):
         reveal = self.pending_round_parameters[1] if reveal_duration is None else reveal_duration
         with translate_reverts():
             return self.contract.setRoundParameters(round_duration, reveal, reward_per_round, sender=account)
+
+    def set_cohort_size(self, account: Any, cohort_size: int) -> Any:
+        """Sample ``cohort_size`` clients in the rounds opened from the next one on (0: everyone)."""
+        if not 0 <= cohort_size < 2**32:
+            raise ValueError(f"the cohort size must be 0 .. 2^32-1, got {cohort_size}")
+        with translate_reverts():
+            return self.contract.setCohortSize(cohort_size, sender=account)
 
     def set_client_banned(self, account: Any, client: str, banned: bool) -> Any:
         with translate_reverts():

@@ -19,6 +19,7 @@ from flb_dapp.atomic import atomic_write_text
 from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, abi_hash, contract_type
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.reverts import translate_reverts
+from flb_dapp.chain.settlement import SettlementParameters, deploy_settlement
 from flb_dapp.exceptions import ChainError, ConfigError, DeploymentNotFoundError
 from flb_dapp.storage.cid import cid_to_bytes
 
@@ -43,6 +44,8 @@ class DeploymentRecord:
     reward_per_round: int
     deployed_at: int
     reveal_duration: int = 0
+    cohort_size: int = 0  # clients sampled per round from round 1 on; 0: every registered client
+    settlement: str = ""  # the FLBSettlement deciding rounds; '' while the oracle role does
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_text(path, json.dumps(asdict(self), indent=2) + "\n")
@@ -104,8 +107,15 @@ def deploy_system(
     token_supply: int = 1_000_000 * TOKEN_DECIMALS,
     fund_amount: int | None = None,
     network_name: str = "",
+    cohort_size: int = 0,
+    settlement: SettlementParameters | None = None,
 ) -> DeploymentRecord:
-    """Deploy the reward token and the coordinator, grant the oracle role, fund the pool."""
+    """Deploy the reward token and the coordinator, grant the oracle role, fund the pool.
+
+    ``cohort_size`` K > 0 samples exactly K clients per round once more than K are registered
+    (rounds opened with at most K registered let everyone train); 0 lets every client train.
+    With ``settlement`` rules, an FLBSettlement is deployed and set on the coordinator, and the
+    oracle gets its finalizer role: it must then bond (``Settlement.deposit_bond``) to propose."""
     from ape import chain
     from ape.contracts import ContractContainer
 
@@ -113,6 +123,8 @@ def deploy_system(
         raise ConfigError(f"round duration must be 1 .. 2^32-1 seconds, got {round_duration}")
     if reveal_duration <= 0 or reveal_duration >= 2**32:
         raise ConfigError(f"reveal duration must be 1 .. 2^32-1 seconds, got {reveal_duration}")
+    if not 0 <= cohort_size < 2**32:
+        raise ConfigError(f"cohort size must be 0 .. 2^32-1 clients, got {cohort_size}")
     initial_raw = cid_to_bytes(initial_model_cid)
     oracle_address = to_checksum_address(oracle) if oracle else deployer.address
     funding = fund_amount if fund_amount is not None else min(token_supply, reward_per_round * 100)
@@ -131,6 +143,7 @@ def deploy_system(
             round_duration,
             reveal_duration,
             reward_per_round,
+            cohort_size,
         )
     block = int(chain.get_receipt(coordinator.txn_hash).block_number)
     sdk = Coordinator(coordinator.address, block)
@@ -138,6 +151,9 @@ def deploy_system(
         sdk.fund_rewards(deployer, funding)
     if sdk.reward_totals[0] != funding:
         raise ChainError("funding the reward pool did not take effect")
+    settlement_address = ""
+    if settlement is not None:
+        settlement_address = deploy_settlement(deployer, coordinator.address, settlement, oracle_address)
     return DeploymentRecord(
         network=network_name or _network_choice(chain.provider),
         chain_id=int(chain.chain_id),
@@ -152,4 +168,6 @@ def deploy_system(
         reward_per_round=reward_per_round,
         deployed_at=int(time.time()),
         reveal_duration=reveal_duration,
+        cohort_size=cohort_size,
+        settlement=settlement_address,
     )

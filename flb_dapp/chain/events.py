@@ -14,6 +14,7 @@ from flb_dapp.chain.types import (
     PPM,
     BanRecord,
     ClaimRecord,
+    CohortRecord,
     CommitRecord,
     FinalizedRecord,
     RegistrationRecord,
@@ -102,6 +103,21 @@ class CoordinatorEvents:
                 transaction_hash=str(log.transaction_hash),
             )
             for log in self._logs("RoundFinalized", start_block, stop_block, round=round_number)
+        ]
+
+    def cohort_draws(
+        self, round_number: int | None = None, start_block: int = 0, stop_block: int | None = None
+    ) -> list[CohortRecord]:
+        """``CohortDrawn`` events, in chain order (rounds without a cohort have none)."""
+        return [
+            CohortRecord(
+                round=int(log.round),
+                seed=hex_text(log.seed),
+                size=int(log.size),
+                population=int(log.population),
+                block_number=int(log.block_number),
+            )
+            for log in self._logs("CohortDrawn", start_block, stop_block, round=round_number)
         ]
 
     def ban_changes(self, start_block: int = 0, stop_block: int | None = None) -> list[BanRecord]:

@@ -29,6 +29,7 @@ from flb_dapp.exceptions import (
     CoordinatorInvalidSampleCount,
     CoordinatorNotCommitted,
     CoordinatorNothingToClaim,
+    CoordinatorNotInCohort,
     CoordinatorNotRegistered,
     CoordinatorPoolUnderfunded,
     CoordinatorRevealClosed,
@@ -90,6 +91,16 @@ def check_can_commit(sdk: Coordinator, address: str, round_number: int, num_samp
         raise CoordinatorNotRegistered(f"{who} is not registered; run `flb register` first", client=who)
     if client.banned:
         raise CoordinatorClientBanned(f"{who} is banned from submitting", client=who)
+    info = sdk.round(round_number)
+    if info.sampled and not sdk.cohort(round_number).includes(client.registration_index):
+        raise CoordinatorNotInCohort(
+            f"{who} is not in the cohort of round {round_number} ({info.cohort_size} of "
+            f"{info.cohort_population} clients drawn); wait for a round that draws it",
+            client=who,
+            round=round_number,
+            cohort_size=info.cohort_size,
+            population=info.cohort_population,
+        )
     # NOTE: the contract would say "already committed" here (a reveal needs a commit first); the
     # class says what happened, as the message does.
     if client.last_submitted_round == round_number:
@@ -100,7 +111,6 @@ def check_can_commit(sdk: Coordinator, address: str, round_number: int, num_samp
         raise CoordinatorAlreadyCommitted(
             f"{who} already committed an update in round {round_number}", client=who, round=round_number
         )
-    info = sdk.round(round_number)
     if sdk.now() >= info.deadline:
         raise CoordinatorRoundClosed(
             f"the commit phase of round {round_number} closed at {describe_time(info.deadline)}; "
@@ -129,7 +139,7 @@ def check_can_reveal(sdk: Coordinator, address: str, pending: PendingReveal) -> 
     if now < info.deadline:
         raise CoordinatorRevealNotOpen(
             f"round {number} takes reveals from {describe_time(info.deadline)} (when its "
-            "commit phase closes, earlier once every active client committed)",
+            "commit phase closes, earlier once every active client or cohort member committed)",
             round=number,
             opens_at=info.deadline,
         )
@@ -158,7 +168,14 @@ def check_can_reveal(sdk: Coordinator, address: str, pending: PendingReveal) -> 
 
 
 def check_can_finalize(sdk: Coordinator, address: str, request: FinalizeRequest) -> None:
-    if not sdk.is_oracle(address):
+    settlement = sdk.settlement_address
+    if settlement and address.lower() != settlement.lower():
+        raise AccessControlUnauthorizedAccount(
+            f"rounds are decided by the settlement {settlement}: propose through it, not the coordinator",
+            account=to_checksum_address(address),
+            needed_role=bytes(sdk.contract.SETTLEMENT_ROLE()),
+        )
+    if not settlement and not sdk.is_oracle(address):
         raise AccessControlUnauthorizedAccount(
             f"{address} does not hold the oracle role",
             account=to_checksum_address(address),
@@ -217,7 +234,7 @@ def _check_finalize_amounts(sdk: Coordinator, request: FinalizeRequest) -> None:
 def check_can_claim(sdk: Coordinator, address: str, cumulative_amount: int, proof: Sequence[bytes]) -> None:
     check_not_paused(sdk, "claims")
     client = to_checksum_address(address)
-    latest = sdk.current_round - 1
+    latest = sdk.latest_confirmed_round  # claims pay confirmed rounds only (a settlement's final)
     root = bytes.fromhex(sdk.round(latest).rewards_root[2:])
     if not verify_proof(root, address, cumulative_amount, list(proof)):
         raise CoordinatorInvalidProof(

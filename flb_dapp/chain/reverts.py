@@ -1,9 +1,10 @@
 """Turning what Ape raises for a failed transaction into FLB errors.
 
-A revert with one of the coordinator's custom errors becomes the :class:`ContractRuleError`
-subclass of the same name, the class the pre-flight checks raise for the same rule, with the
-decoded arguments as attributes. Any other revert is a plain :class:`ChainError` naming it; a lost
-node is a :class:`ChainUnavailableError`.
+A revert with one of the coordinator's or the settlement's custom errors (a settlement
+transaction may revert with the coordinator's, which it calls) becomes the
+:class:`ContractRuleError` subclass of the same name, the class the pre-flight checks raise for
+the same rule, with the decoded arguments as attributes. Any other revert is a plain
+:class:`ChainError` naming it; a lost node is a :class:`ChainUnavailableError`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,21 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import is_address, keccak, to_checksum_address
 
-from flb_dapp.chain.artifacts import COORDINATOR, artifact_json
+from flb_dapp.chain import settlement_errors
+from flb_dapp.chain.artifacts import COORDINATOR, SETTLEMENT, artifact_json
 from flb_dapp.exceptions import ChainError, ChainUnavailableError, ContractRuleError
 
-#: Solidity error name -> the FLB exception that mirrors it.
-CONTRACT_ERRORS: dict[str, type[ContractRuleError]] = {
+#: Solidity error name -> the FLB exception that mirrors it, for both contracts.
+RULE_ERRORS: dict[str, type[ContractRuleError]] = {
     cls.__name__: cls for cls in ContractRuleError.__subclasses__()
+}
+#: FLBSettlement's own errors.
+SETTLEMENT_ERRORS: dict[str, type[ContractRuleError]] = {
+    name: RULE_ERRORS[name] for name in settlement_errors.settlement_error_names()
+}
+#: The coordinator's errors (and the OpenZeppelin ones both contracts inherit).
+CONTRACT_ERRORS: dict[str, type[ContractRuleError]] = {
+    name: cls for name, cls in RULE_ERRORS.items() if name not in SETTLEMENT_ERRORS
 }
 
 
@@ -42,20 +52,22 @@ def _as_attribute(value: Any) -> Any:
 
 
 @cache
-def _coordinator_errors() -> dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    """Selector -> (error name, parameter names, parameter types), from the shipped ABI."""
+def _contract_errors() -> dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """Selector -> (error name, parameter names, parameter types), from the shipped ABIs."""
     errors = {}
-    for entry in artifact_json(COORDINATOR)["abi"]:
-        if entry["type"] == "error":
-            names = tuple(i["name"] for i in entry["inputs"])
-            types = tuple(i["type"] for i in entry["inputs"])
-            errors[keccak(text=f"{entry['name']}({','.join(types)})")[:4]] = (entry["name"], names, types)
+    for contract in (COORDINATOR, SETTLEMENT):
+        for entry in artifact_json(contract)["abi"]:
+            if entry["type"] == "error":
+                names = tuple(i["name"] for i in entry["inputs"])
+                types = tuple(i["type"] for i in entry["inputs"])
+                errors[keccak(text=f"{entry['name']}({','.join(types)})")[:4]] = (entry["name"], names, types)
     return errors
 
 
 def decode_revert_data(data: bytes) -> tuple[str, dict[str, Any]] | None:
-    """(name, arguments) of a coordinator custom error from raw revert data; None if it is none."""
-    found = _coordinator_errors().get(bytes(data[:4]))
+    """(name, arguments) of a coordinator or settlement custom error from raw revert data; None if
+    it is none."""
+    found = _contract_errors().get(bytes(data[:4]))
     if found is None:
         return None
     name, names, types = found
@@ -68,6 +80,10 @@ def decode_revert_data(data: bytes) -> tuple[str, dict[str, Any]] | None:
 
 def _raw_revert_data(message: str) -> bytes | None:
     """Revert data Ape left undecoded in the message, as bytes (None when the message is text)."""
+    # NOTE: a coordinator error bubbling up through a settlement call is not in the settlement's
+    # ABI, which is all Ape decodes with: it reports the data as 0x-hex.
+    if re.fullmatch(r"0x(?:[0-9a-fA-F]{2}){4,}", message):
+        return bytes.fromhex(message[2:])
     # NOTE: Ape's embedded chain reports revert data as a Python bytes literal and decodes only the
     # single-quoted form; data holding a ' byte (e.g. CoordinatorAlreadyRegistered's selector
     # 0xac8a27ef) comes as b"..." and would otherwise reach callers as an opaque ChainError.
@@ -94,7 +110,7 @@ def _custom_error(exc: Exception) -> tuple[str, Mapping[str, Any]]:
 
 def revert_error(name: str, inputs: Mapping[str, Any], message: str) -> ChainError:
     """The FLB error for a revert with the custom error ``name`` and its decoded ``inputs``."""
-    cls = CONTRACT_ERRORS.get(name)
+    cls = RULE_ERRORS.get(name)
     arguments = {snake_case(key): _as_attribute(value) for key, value in inputs.items()}
     # NOTE: an error whose parameters drifted from its mirror (tests/chain/test_reverts.py checks
     # the ABI) still reports the revert, as a plain ChainError, rather than a TypeError.

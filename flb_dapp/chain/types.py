@@ -37,10 +37,21 @@ class RoundInfo:
     rewards_root: str  # 0x-hex
     reveal_deadline: int = 0  # end of the reveal window; the contract knows it for the open round only
     pending_reveals: int = 0  # commitments of non-banned clients not revealed yet
+    cohort_seed: str = ""  # 0x-hex of the cohort seed; '' when every client may commit
+    cohort_size: int = 0  # clients drawn; 0 when every client may commit
+    cohort_population: int = 0  # registered clients (indices below it) the cohort was drawn from
+    # NOTE: claims pay a round's root once it is confirmed: at finalization without a settlement,
+    # when the settlement makes it final with one (a finalized round is only proposed then).
+    confirmed: bool = False
 
     @property
     def finalized(self) -> bool:
         return self.finalized_at != 0
+
+    @property
+    def sampled(self) -> bool:
+        """Whether only a drawn cohort may commit in this round."""
+        return self.cohort_size != 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class ClientInfo:
     dataset_commitment: str  # 0x-hex: keccak256(abi.encode(address, manifest digest))
     committed_round: int = 0  # latest round the client committed in
     commitment: str = ""  # 0x-hex, the first 20 bytes of that commitment
+    registration_index: int = 0  # 0 for the first client registered (meaningful when registered)
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,17 @@ class FinalizedRecord:
     epsilon: float
     block_number: int
     transaction_hash: str
+
+
+@dataclass(frozen=True)
+class CohortRecord:
+    """A ``CohortDrawn`` event."""
+
+    round: int
+    seed: str  # 0x-hex, 32 bytes (a 192-bit value)
+    size: int
+    population: int
+    block_number: int
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Nothing heavy is imported here: `flb --help` must stay fast.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -27,6 +28,8 @@ QUANTIZATIONS = ("4bit", "8bit")
 # the command line does not import the aggregation code (tests/cli/test_options.py keeps them equal).
 STRATEGY_NAMES = ("fedavg", "median", "trimmed-mean", "multi-krum")
 DP_MODES = ("none", "fixed", "adaptive")
+# NOTE: flb_dapp.cli.engines.BACKENDS, spelled out so that `flb --help` does not import torch.
+BACKENDS = ("local", "ray")
 # NOTE: flb_dapp.evaluation's FORMULATIONS and BENCHMARKS names, spelled out for the same reason.
 FORMULATIONS = ("letters", "cloze")
 BENCHMARK_NAMES = (
@@ -154,6 +157,32 @@ def threads_option(help: str) -> Callable[[F], F]:
     return click.option("--threads", type=click.IntRange(min=1), help=help)
 
 
+def engine_options(f: F) -> F:
+    """``--workers``, ``--backend``, ``--address``: where a command that trains many clients runs
+    their training (`flb simulate`). The default uses every core of this machine."""
+    f = click.option(
+        "--address",
+        default=None,
+        help="--backend ray: the address of an existing Ray cluster [default: start a local instance].",
+    )(f)
+    f = click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        default="local",
+        show_default=True,
+        help="local: worker processes on this machine. ray: Ray tasks (clients) and a Ray actor "
+        "(the oracle's evaluation).",
+    )(f)
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=os.cpu_count() or 1,
+        show_default="the number of cores",
+        help="Clients trained at once (worker processes, or Ray CPUs); 1 trains them one after another "
+        "in this process. The same results either way.",
+    )(f)
+
+
 def format_option(help: str) -> Callable[[F], F]:
     """``--format letters|cloze``: how a multiple-choice question is scored (passed as
     ``formulation``; None when not given, so the task's ``eval_format`` applies)."""
@@ -179,6 +208,21 @@ def strategy_option(default: str = "fedavg") -> Callable[[F], F]:
         show_default=True,
         help="Aggregation rule the oracle uses.",
     )
+
+
+def scoring_option(f: F) -> F:
+    """``--scoring``: the contribution rule rewards follow (default: the round rules' default)."""
+    from flb_dapp.rewards import SCORING_RULES
+    from flb_dapp.rounds.settings import RoundRules
+
+    return click.option(
+        "--scoring",
+        type=click.Choice(list(SCORING_RULES)),
+        default=RoundRules().scoring,
+        show_default=True,
+        help="Contribution rule: Shapley values (exact for small cohorts, sampled beyond), "
+        "leave-one-out, or the prototype formula.",
+    )(f)
 
 
 def dp_option(f: F) -> F:

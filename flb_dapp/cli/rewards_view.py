@@ -35,7 +35,8 @@ class LatestReport:
 def latest_report(coordinator: Any, store: Any, strict: bool = True) -> LatestReport | None:
     """Fetch and parse the latest report. ``strict=False`` records a failure instead of raising
     (``flb status`` still shows the chain's view when the store is down)."""
-    last = coordinator.current_round - 1
+    # Claims pay confirmed rounds only: with a settlement, a proposed round's tree is not payable yet.
+    last = coordinator.latest_confirmed_round
     if last < 1:
         return None
     cid = coordinator.round(last).report_cid

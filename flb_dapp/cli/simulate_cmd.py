@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from flb_dapp.cli.options import (
     as_json_option,
     device_option,
     dp_option,
+    engine_options,
     quantization_option,
+    scoring_option,
     strategy_option,
     threads_option,
     verbose_option,
@@ -58,8 +61,10 @@ def check_task(config: Any) -> None:
         raise click.BadParameter("the real task needs a real model: --model smollm2 (or a Hugging Face id)")
     if config.task == "real" and config.clients > len(CLIENT_SOURCES):
         raise click.BadParameter(f"the real task has at most {len(CLIENT_SOURCES)} clients (one per source)")
-    if config.task != "real" and (config.per_client or config.eval_limit):
-        raise click.BadParameter("--per-client and --eval-limit apply to --task real only")
+    if config.task != "real" and config.eval_limit:
+        raise click.BadParameter("--eval-limit applies to --task real only")
+    if not 0 <= config.cohort_size <= config.clients:
+        raise click.BadParameter(f"--cohort must be between 0 and --clients ({config.clients})")
 
 
 @click.command("simulate")
@@ -69,6 +74,7 @@ def check_task(config: Any) -> None:
     "--model", default="tiny", show_default=True, help="tiny, smollm2, or a Hugging Face model path/id."
 )
 @strategy_option()
+@scoring_option
 @dp_option
 @click.option("--clip-norm", type=float, default=None, help="Clip norm C for --dp fixed (default 1.0).")
 @click.option(
@@ -91,7 +97,25 @@ def check_task(config: Any) -> None:
     help=f"Local training steps per client per round [default: {BUNDLED_STEPS}; real task: 10].",
 )
 @click.option(
-    "--per-client", type=click.IntRange(min=1), help="Real task: questions each client holds [256]."
+    "--per-client",
+    type=click.IntRange(min=1),
+    help="Questions each client holds [real task 256; bundled: its fixed split up to 10 clients, "
+    "16 each beyond].",
+)
+@click.option(
+    "--skew",
+    type=click.FloatRange(0.25, 1.0),
+    default=0.8,
+    show_default=True,
+    help="Bundled task: share of a client's questions with its home answer letter (0.25: IID).",
+)
+@click.option(
+    "--cohort",
+    "cohort_size",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Clients the contract samples to train each round (0: every registered client).",
 )
 @click.option(
     "--eval-limit", type=click.IntRange(min=1), help="Real task: ARC questions the oracle scores [100]."
@@ -99,6 +123,7 @@ def check_task(config: Any) -> None:
 @device_option("Where clients train and the oracle evaluates.", default="cpu")
 @quantization_option("Clients load the frozen base model quantized (QLoRA; CUDA).")
 @threads_option("torch CPU threads [1 for tiny and for the real task on CPU; else torch's default].")
+@engine_options
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of the task split, the LoRA init and training."
 )
@@ -124,6 +149,7 @@ def simulate(
     rounds: int,
     model: str,
     strategy: str,
+    scoring: str,
     dp: str,
     clip_norm: float | None,
     noise_multiplier: float | None,
@@ -131,10 +157,15 @@ def simulate(
     task: str,
     steps: int | None,
     per_client: int | None,
+    skew: float,
+    cohort_size: int,
     eval_limit: int | None,
     device: str,
     quantization: str | None,
     threads: int | None,
+    workers: int,
+    backend: str,
+    address: str | None,
     seed: int,
     out: Path,
     network: str,
@@ -142,15 +173,15 @@ def simulate(
 ) -> None:
     """Run a whole federation in one process on the embedded chain and the local store."""
     from rich.console import Console
-    from rich.table import Table
 
-    from flb_dapp.chain.deployment import TOKEN_DECIMALS
     from flb_dapp.chain.network import connect
     from flb_dapp.cli.session import ape_logging
-    from flb_dapp.cli.simulation import RoundRow, SimulationConfig, run_simulation
+    from flb_dapp.cli.simulation import SimulationConfig, run_simulation
 
     if clients < 1 or rounds < 1:
         raise click.BadParameter("--clients and --rounds must be at least 1")
+    if address is not None and backend != "ray":
+        raise click.BadParameter("--address names a Ray cluster: add --backend ray")
     if not 0 <= malicious < clients:
         raise click.BadParameter(f"--malicious must be between 0 and {clients - 1}")
     config = SimulationConfig(
@@ -163,25 +194,54 @@ def simulate(
         out=out,
         network=network,
         strategy=strategy_spec(strategy, dp, clip_norm, noise_multiplier, malicious),
+        scoring=scoring,
         task=task,
         device=device,
         quantization=quantization,
         threads=threads,
         eval_limit=eval_limit,
         per_client=per_client,
+        skew=skew,
+        cohort_size=cohort_size,
+        workers=workers,
+        backend=backend,
+        address=address,
     )
     check_task(config)
     console = Console(stderr=as_json)
-    table = Table(
-        title=f"FLB simulation: {clients} clients, {rounds} rounds, {strategy}"
+    title = (
+        f"FLB simulation: {clients} clients, {rounds} rounds, {strategy}"
         + (", real task" if task == "real" else "")
         + (f", dp={dp}" if dp != "none" else "")
         + (f", {malicious} malicious" if malicious else "")
     )
+    table, show = round_table(title, console)
+    where = "Ape's embedded chain" if network == "ethereum:local:test" else network
+    console.print(f"deploying on {where}; run folder {out}", soft_wrap=True)
+    with ape_logging(cli.verbose), connect(network):
+        summary = run_simulation(config, on_round=show)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    console.print(table)
+    # Plain lines: paths must stay whole for users and scripts, whatever the terminal width.
+    click.echo(f"accuracy {summary['initial_accuracy']:.3f} -> {summary['rounds'][-1]['accuracy']:.3f}")
+    click.echo(f"summary: {out / 'summary.json'}")
+    click.echo(f"plot:    {out / 'plot.png'}")
+    click.echo(f"reports: {out / 'reports'}")
+
+
+def round_table(title: str, console: Any) -> tuple[Any, Callable[[Any], None]]:
+    """The summary table and the callback that adds a round to it and prints its line as it ends."""
+    from rich.table import Table
+
+    from flb_dapp.chain.deployment import TOKEN_DECIMALS
+
+    table = Table(title=title)
     for column in ("round", "accuracy", "loss", "ok/rej", "gas", "epsilon", "rewards per client (FLBR)"):
         table.add_column(column, justify="right" if column != "rewards per client (FLBR)" else "left")
 
-    def show(row: RoundRow) -> None:
+    def show(row: Any) -> None:
         rewards = " / ".join(f"{a / TOKEN_DECIMALS:.1f}" for _, a in sorted(row.rewards.items()))
         table.add_row(
             str(row.round),
@@ -197,16 +257,4 @@ def simulate(
             f"{row.accepted} accepted, {row.rejected} rejected, gas {row.finalize_gas:,}"
         )
 
-    where = "Ape's embedded chain" if network == "ethereum:local:test" else network
-    console.print(f"deploying on {where}; run folder {out}", soft_wrap=True)
-    with ape_logging(cli.verbose), connect(network):
-        summary = run_simulation(config, on_round=show)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
-    console.print(table)
-    # Plain lines: paths must stay whole for users and scripts, whatever the terminal width.
-    click.echo(f"accuracy {summary['initial_accuracy']:.3f} -> {summary['rounds'][-1]['accuracy']:.3f}")
-    click.echo(f"summary: {out / 'summary.json'}")
-    click.echo(f"plot:    {out / 'plot.png'}")
-    click.echo(f"reports: {out / 'reports'}")
+    return table, show

@@ -3,10 +3,12 @@ the oracle service in process, so it lives beside the commands, above the librar
 
 Ape's embedded chain, the local content-addressed store and a task (a :class:`SimulationTask`: the
 TaskSpec and each client's share): the contracts are deployed, N clients register, and for R rounds
-every client pulls the global adapter by CID, trains on its own share, stores its adapter and
-submits the CID; the oracle pipeline aggregates, evaluates, rewards and finalizes; every client
-claims. The same SDK, store, training and oracle code as the real services, with no shortcut around
-the contract or the store.
+each client of the round's cohort pulls the global adapter by CID, trains on its own share, stores
+its adapter and submits the CID; the oracle pipeline aggregates, evaluates, rewards and finalizes;
+every client claims. The same SDK, store, training and oracle code as the real services, with no
+shortcut around the contract or the store. Where the clients train is the engine's
+(:mod:`flb_dapp.cli.engines`: in process, warm worker processes, or Ray); it sees plain data only,
+and every engine gives the same adapters, CIDs and rewards for a seed.
 
 Tasks: ``bundled`` (the synthetic task split non-IID by answer letter, any model) and ``real``
 (:mod:`flb_dapp.evaluation.real_task`: each client holds a different real benchmark's questions,
@@ -16,6 +18,7 @@ the oracle scores held-out ARC in the cloze formulation).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,24 +27,30 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
-from flb_dapp.atomic import atomic_write_bytes, atomic_write_text
+from flb_dapp.atomic import atomic_write_text
 from flb_dapp.chain.deployment import TOKEN_DECIMALS
+from flb_dapp.cli.engines import TrainingEngine, open_engine, open_scorer
+from flb_dapp.cli.simulation_output import plot_summary, write_report
 from flb_dapp.evaluation.datasets import MCQuestion
-from flb_dapp.evaluation.task import make_task
-from flb_dapp.exceptions import ConfigError
+from flb_dapp.evaluation.task import make_task, make_task_for
+from flb_dapp.exceptions import ConfigError, TrainingError
 from flb_dapp.federation import Federation, FederationPlan, build_federation
 from flb_dapp.lora.adapter import Adapter
-from flb_dapp.lora.codec import encode_adapter
-from flb_dapp.merkle import RewardsTree
-from flb_dapp.report import RoundReport, canonical_json
-from flb_dapp.taskspec import TaskSpec, make_evaluator, train_config
-from flb_dapp.training.trainer import train_client
+from flb_dapp.lora.codec import decode_adapter, encode_adapter
+from flb_dapp.report import RoundReport
+from flb_dapp.rounds.settings import RoundRules
+from flb_dapp.taskspec import TaskSpec
+from flb_dapp.training.pool import TrainJob
 
 if TYPE_CHECKING:
     from oracle.pipeline import ProcessedRound
 
 ROUND_REWARD = 1_000 * TOKEN_DECIMALS
 TASKS = ("bundled", "real")
+# Up to this many clients without --per-client the bundled task is split as it always was (its
+# figures and tests are pinned); beyond, or with --per-client, the task grows with the clients.
+LEGACY_SPLIT_MAX_CLIENTS = 10
+BUNDLED_PER_CLIENT = 16
 
 
 @dataclass
@@ -54,7 +63,7 @@ class SimulationConfig:
     seed: int = 0
     steps: int = 50
     out: Path = Path("runs/simulate")
-    scoring: str = "leave-one-out"
+    scoring: str = field(default_factory=lambda: RoundRules().scoring)  # the round rules' default
     network: str = "ethereum:local:test"
     task: str = "bundled"  # one of TASKS
     device: str = "cpu"  # where clients train and the oracle evaluates (cpu, cuda, mps, auto)
@@ -63,8 +72,15 @@ class SimulationConfig:
     # thread on 2 busy cores costs far more in synchronisation than it gains; else torch's default)
     threads: int | None = None
     eval_limit: int | None = None  # real task: ARC questions the oracle scores (None: its default)
-    per_client: int | None = None  # real task: questions each client holds (None: its default)
+    per_client: int | None = None  # questions each client holds (None: the task's default)
+    skew: float = 0.8  # bundled task: share of a client's questions with its home answer letter
+    cohort_size: int = 0  # clients the contract samples per round (0: every registered client)
     cache_dir: Path | None = None  # where the base model is built / converted (None: out/cache)
+    # Clients trained at once: 1 trains them one after another in this process; N > 1 in N warm
+    # worker processes (local backend) or N Ray CPUs. The same numbers for a seed either way.
+    workers: int = 1
+    backend: str = "local"  # "local" (this machine) or "ray"
+    address: str | None = None  # ray: an existing cluster's address (None: start a local instance)
 
 
 @dataclass
@@ -78,9 +94,16 @@ class SimulationTask:
 
 
 def bundled_task(config: SimulationConfig) -> SimulationTask:
-    """The synthetic task, split non-IID among the clients (skewed answer letters)."""
+    """The synthetic task, split non-IID among the clients (skewed answer letters). Past
+    ``LEGACY_SPLIT_MAX_CLIENTS`` clients, or with ``per_client``, the task grows so that every client
+    holds ``per_client`` questions (:func:`make_task_for`): 1,000 clients run."""
     spec = TaskSpec(model=config.model, task_seed=config.seed, lora_seed=config.seed, steps=config.steps)
-    return SimulationTask(spec, make_task(seed=config.seed).split_non_iid(config.clients, seed=config.seed))
+    if config.per_client is None and config.clients <= LEGACY_SPLIT_MAX_CLIENTS:
+        shares = make_task(seed=config.seed).split_non_iid(config.clients, seed=config.seed, skew=config.skew)
+        return SimulationTask(spec, shares)
+    per_client = config.per_client or BUNDLED_PER_CLIENT
+    _, shares = make_task_for(config.clients, per_client, skew=config.skew, seed=config.seed)
+    return SimulationTask(spec, shares, {"per_client": per_client, "skew": config.skew})
 
 
 def real_task(config: SimulationConfig) -> SimulationTask:
@@ -169,9 +192,6 @@ def run_simulation(
     """Run the simulation on the connected chain; returns the summary it writes. ``task``: what to
     federate (default: :func:`build_task` of ``config.task``)."""
     import torch
-    from ape import accounts
-
-    from oracle.pipeline import Oracle
 
     torch.manual_seed(config.seed)
     threads = simulation_threads(config)
@@ -180,9 +200,28 @@ def run_simulation(
         # synchronisation (measured 3 s vs 44 s for 50 steps on a busy 2-core machine); so is
         # SmolLM2 there (0.27 s vs 4 s a cloze question).
         torch.set_num_threads(threads)
+    task = task or build_task(config)
+    # Started first: pool workers import the training stack on the idle core while this process
+    # deploys the contracts, so the rounds pay for training only.
+    engine = open_engine(config.backend, config.workers, len(task.shares), config.address)
+    try:
+        return _simulate(config, task, engine, on_round)
+    finally:
+        engine.close()
+
+
+def _simulate(
+    config: SimulationConfig,
+    task: SimulationTask,
+    engine: TrainingEngine,
+    on_round: Callable[[RoundRow], None] | None,
+) -> dict[str, Any]:
+    from ape import accounts
+
+    from oracle.pipeline import Oracle
+
     out = config.out
     (out / "reports").mkdir(parents=True, exist_ok=True)
-    task = task or build_task(config)
     spec = task.spec
     plan = FederationPlan(
         spec=spec,
@@ -191,27 +230,37 @@ def run_simulation(
         network=config.network,
         deployment_path=out / "deployment.json",
         oracle={"strategy": config.strategy, "scoring": config.scoring},
+        cohort_size=config.cohort_size,
     )
     clients = _client_accounts(len(task.shares))
     operator, oracle_account = accounts.test_accounts[0], accounts.test_accounts[1]
     federation = build_federation(
         out, operator, oracle_account, clients, task.shares, plan, cache_dir=config.cache_dir
     )
-    federation.scorer = make_evaluator(spec, federation.settings.cache_dir, device=config.device)
+    cache = federation.settings.cache_dir
+    federation.scorer = open_scorer(engine, spec, cache, config.device, simulation_threads(config))
     oracle = Oracle.for_federation(federation)
     malicious = {c.address for c in clients[len(clients) - config.malicious :]} if config.malicious else set()
     rows: list[RoundRow] = []
     claimed: dict[str, int] = {}
     initial_accuracy: float | None = None
+    timings: list[dict[str, float]] = []
     for round_number in range(1, config.rounds + 1):
-        _train_and_submit(federation, config, round_number, malicious)
+        started = time.perf_counter()
+        seconds = _train_and_submit(federation, config, round_number, malicious, engine)
+        submitted = time.perf_counter()
         [processed] = oracle.run_once()
         assert processed.outcome is not None
         report = processed.outcome.report
         write_report(out / "reports", report, processed.outcome.rewards.tree)
         if initial_accuracy is None:
             initial_accuracy = report.metrics.before.accuracy
+        oracle_done = time.perf_counter()
         _claim_all(federation, report, claimed)
+        seconds["submit"] = submitted - started - seconds["train"]
+        seconds["claims"] = time.perf_counter() - oracle_done
+        seconds.update({f"oracle_{k}": v for k, v in processed.timings.items()})
+        timings.append(seconds)
         rows.append(_row(report, processed))
         if on_round:
             on_round(rows[-1])
@@ -233,34 +282,66 @@ def run_simulation(
             "scoring": config.scoring,
             **task.describe,
         },
+        # wall seconds per round: training, submitting (store, commit, reveal), the oracle's steps
+        # (oracle_total is all of them, finalize included) and the claims
+        "timings": timings,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     plot_summary(summary, out / "plot.png")
     return summary
 
 
-def _train_and_submit(
-    federation: Federation, config: SimulationConfig, round_number: int, malicious: set[str]
-) -> None:
-    """Every client pulls the global adapter by CID, trains on its own share and commits; the last
-    commit closes the commit phase, then all reveal."""
-    base = federation.global_adapter()  # verified against the on-chain CID
-    spec, cache = federation.spec, federation.settings.cache_dir
-    entries = []
-    for index, (client, share) in enumerate(zip(federation.clients, federation.shares, strict=True)):
-        trained = train_config(
-            spec,
-            cache,
+def training_jobs(
+    federation: Federation, config: SimulationConfig, round_number: int, global_adapter: bytes
+) -> list[TrainJob]:
+    """The round's cohort's training, as plain-data jobs. The seed names the client and the round,
+    never the worker, so every engine trains the same adapters."""
+    return [
+        TrainJob.make(
+            federation.spec,
+            federation.shares[index],
+            global_adapter,
+            cache_dir=federation.settings.cache_dir,
             seed=config.seed * 1000 + round_number * 100 + index,
+            client=federation.clients[index].address,
+            round=round_number,
             device=config.device,
             quantization=config.quantization,
+            num_threads=simulation_threads(config),
         )
-        adapter = train_client(trained, share, base, client=client.address, round=round_number).adapter
-        if client.address in malicious:
-            adapter = poison(adapter, base)
-        cid = federation.store.put_bytes(encode_adapter(adapter))
-        entries.append((client, round_number, cid, adapter.metadata.num_samples))
+        for index in federation.cohort(round_number)
+    ]
+
+
+def _train_and_submit(
+    federation: Federation,
+    config: SimulationConfig,
+    round_number: int,
+    malicious: set[str],
+    engine: TrainingEngine,
+) -> dict[str, float]:
+    """The round's cohort pulls the global adapter by CID and trains on its own shares (on the
+    engine, in parallel where it can); here each adapter is decoded and checked, a malicious
+    client's poisoned, stored and committed; the last commit closes the commit phase, then all reveal."""
+    data = federation.store.get_bytes(federation.coordinator.latest_global_model_cid)
+    base = decode_adapter(data)
+    jobs = training_jobs(federation, config, round_number, data)
+    entries = []
+    started = time.perf_counter()
+    trained = engine.train(jobs)
+    seconds = {"train": time.perf_counter() - started, "clients": float(len(jobs))}
+    for job, encoded in zip(jobs, trained, strict=True):
+        adapter = decode_adapter(encoded)
+        meta = adapter.metadata
+        if (meta.client, meta.round) != (job.client, job.round):
+            raise TrainingError(f"a worker returned {meta.client}'s round {meta.round} for {job.client}")
+        if job.client in malicious:
+            encoded = encode_adapter(poison(adapter, base))
+        cid = federation.store.put_bytes(encoded)
+        client = next(c for c in federation.clients if c.address == job.client)
+        entries.append((client, round_number, cid, meta.num_samples))
     federation.coordinator.submit_all(entries)
+    return seconds
 
 
 def _claim_all(federation: Federation, report: RoundReport, claimed: dict[str, int]) -> None:
@@ -296,49 +377,3 @@ def _down_weighted(report: RoundReport) -> list[str]:
     accepted = [d for d in report.inputs if d.accepted]
     fair = 1.0 / max(1, len(accepted))
     return [d.client for d in accepted if d.weight < fair / 2]
-
-
-def write_report(folder: Path, report: RoundReport, tree: RewardsTree) -> Path:
-    """``round-N.json`` and, beside it, ``round-N.rewards-tree.json``: the rewards tree as
-    OpenZeppelin's ``StandardMerkleTree.load`` reads it (what claim front ends use)."""
-    path = folder / f"round-{report.round}.json"
-    atomic_write_bytes(path, report.to_json())
-    if tree.amounts:
-        atomic_write_bytes(
-            folder / f"round-{report.round}.rewards-tree.json", canonical_json(tree.standard_dump())
-        )
-    return path
-
-
-def plot_summary(summary: dict[str, Any], path: Path) -> Path:
-    """Accuracy per round, and each client's reward per round, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rounds = [0] + [r["round"] for r in summary["rounds"]]
-    accuracy = [summary["initial_accuracy"]] + [r["accuracy"] for r in summary["rounds"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
-    left.plot(rounds, accuracy, marker="o", color="#2563eb", linewidth=2)
-    left.set(title="Held-out accuracy", xlabel="round", ylabel="accuracy", ylim=(0, 1), xticks=rounds)
-    left.grid(alpha=0.3)
-    clients = sorted({c for r in summary["rounds"] for c in r["rewards"]} | set(summary["claimed"]))
-    width = 0.8 / max(1, len(clients))
-    for i, client in enumerate(clients):
-        values = [r["rewards"].get(client, 0) / TOKEN_DECIMALS for r in summary["rounds"]]
-        xs = [r["round"] + (i - (len(clients) - 1) / 2) * width for r in summary["rounds"]]
-        label = client[:8] + ("… (malicious)" if client in summary.get("malicious", []) else "…")
-        right.bar(xs, values, width=width, label=label)
-    right.set(
-        title="Rewards per round (FLBR)",
-        xlabel="round",
-        ylabel="tokens",
-        xticks=[r["round"] for r in summary["rounds"]],
-    )
-    right.legend(fontsize=7)
-    right.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path

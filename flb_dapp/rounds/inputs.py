@@ -19,6 +19,38 @@ class UpdateRef:
 
 
 @dataclass(frozen=True)
+class RoundCohort:
+    """The round's cohort: only ``members`` (``size`` drawn by ``seed`` from the first
+    ``population`` registered clients) may submit. Rounds without one have no ``RoundCohort``."""
+
+    seed: str  # 0x-hex, 32 bytes
+    size: int
+    population: int
+    members: tuple[str, ...]  # checksum addresses, in registration order
+
+    def includes(self, client: str) -> bool:
+        lowered = client.lower()
+        return any(m.lower() == lowered for m in self.members)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "size": self.size,
+            "population": self.population,
+            "members": list(self.members),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RoundCohort:
+        return cls(
+            seed=str(data["seed"]),
+            size=int(data["size"]),
+            population=int(data["population"]),
+            members=tuple(str(m) for m in data["members"]),
+        )
+
+
+@dataclass(frozen=True)
 class RoundInputs:
     """Everything a round depends on."""
 
@@ -34,10 +66,11 @@ class RoundInputs:
     task: Mapping[str, Any] = field(default_factory=dict)
     block: int = 0  # the chain was read up to this block: a verifier reads exactly as far
     banned: Sequence[str] = ()  # clients banned at ``block``: their updates are rejected
+    cohort: RoundCohort | None = None  # None: every registered client could submit
 
     def to_json(self) -> dict[str, Any]:
         """The JSON the oracle journals (amounts as decimal strings, exact in any JSON reader)."""
-        return {
+        document: dict[str, Any] = {
             "contract": self.contract,
             "chain_id": self.chain_id,
             "round": self.round,
@@ -51,6 +84,9 @@ class RoundInputs:
             "block": self.block,
             "banned": list(self.banned),
         }
+        if self.cohort is not None:  # NOTE: inputs without a cohort keep the JSON they always had
+            document["cohort"] = self.cohort.to_json()
+        return document
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RoundInputs:
@@ -67,6 +103,7 @@ class RoundInputs:
             task=data["task"],
             block=int(data.get("block", 0)),
             banned=tuple(data.get("banned", ())),
+            cohort=RoundCohort.from_json(data["cohort"]) if data.get("cohort") else None,
         )
 
 

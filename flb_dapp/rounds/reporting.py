@@ -9,6 +9,7 @@ from eth_utils import to_checksum_address
 from flb_dapp import __version__
 from flb_dapp.report import (
     AggregationSummary,
+    ReportCohort,
     ReportInput,
     ReportMetrics,
     ReportPrivacy,
@@ -56,6 +57,7 @@ def build_report(run: RoundComputation) -> RoundReport:
         previous_global_model_cid=run.inputs.previous_global_cid,
         inputs_block=run.inputs.block,
         banned=sorted(run.inputs.banned),
+        cohort=ReportCohort(**run.inputs.cohort.to_json()) if run.inputs.cohort else None,
         global_model_cid=aggregated.global_model_cid,
         settings=run.settings.describe(),
         strategy=strategy_for(run).describe(),
@@ -75,6 +77,10 @@ def build_report(run: RoundComputation) -> RoundReport:
             budget=run.inputs.budget,
             scoring=run.settings.scoring,
             note=scored.note,
+            rule=scored.rule,
+            evaluations=scored.evaluations,
+            seed=scored.seed,
+            zeroed=dict(scored.zeroed),
             round=rewards.round_rewards,
             round_total=rewards.total,
             cumulative=rewards.cumulative,

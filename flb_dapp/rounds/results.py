@@ -83,6 +83,11 @@ class ScoreResult(StepResult):
     cumulative: dict[str, Amount]
     rewards_root: str
     note: str = ""
+    # Optional (journals written before they existed read with these defaults):
+    rule: str = ""  # the rule that produced the contributions, e.g. "shapley-exact"
+    evaluations: int = 0  # scorer evaluations the rule spent (beyond the evaluate step's two)
+    seed: str = ""  # hex seed of sampled permutations ("" when nothing was sampled)
+    zeroed: dict[str, str] = {}  # included clients scored 0 by rule (copies, zero deltas): why
 
 
 class ReportResult(StepResult):

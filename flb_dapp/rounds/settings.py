@@ -17,12 +17,21 @@ from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
 from flb_dapp.exceptions import RoundError
 from flb_dapp.rewards import SCORING_RULES
 
+#: Exact Shapley asks for 2**n coalitions: past this many players it would take hours per round.
+MAX_EXACT_PLAYERS = 12
+
 
 class RoundRules(BaseModel):
     """The round settings a report publishes. Checked when built: a bad strategy fails at start."""
 
     strategy: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_STRATEGY))
-    scoring: str = "leave-one-out"
+    # Chosen by measurement (bench/contributions.py): exact Shapley pays every honest client of an
+    # overlapping cohort and ranks them stably; leave-one-out paid some of them nothing.
+    scoring: str = "shapley"
+    # exact Shapley up to this many players (2**n - 2 evaluations: 62 at 6; each one is a held-out
+    # evaluation, seconds to minutes with a real model), the sampled estimate beyond that
+    shapley_exact_max: int = 6
+    shapley_budget: int = 64  # evaluations for the sampled estimate (2 n at least)
     # Reject a delta whose norm exceeds this multiple of the round's median norm. Off by default:
     # the median of self-selected clients is steerable by Sybils; the task's absolute bound is not.
     norm_factor: float | None = None
@@ -40,6 +49,11 @@ class RoundRules(BaseModel):
     def _check(self) -> RoundRules:
         if self.scoring not in SCORING_RULES:
             raise RoundError(f"unknown scoring rule {self.scoring!r}; choose one of {SCORING_RULES}")
+        if not 0 <= self.shapley_exact_max <= MAX_EXACT_PLAYERS or self.shapley_budget < 1:
+            raise RoundError(
+                f"need 0 <= shapley_exact_max <= {MAX_EXACT_PLAYERS} and shapley_budget >= 1, got "
+                f"{self.shapley_exact_max} and {self.shapley_budget}"
+            )
         if self.norm_factor is not None and self.norm_factor <= 1:
             raise RoundError(f"norm_factor must be > 1 or unset, got {self.norm_factor}")
         if not 0 < self.duplicate_cosine <= 1:

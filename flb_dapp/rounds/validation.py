@@ -64,6 +64,7 @@ class _Checker:
         task = run.inputs.task
         self.task = TaskSpec.from_dict(dict(task)) if task else TaskSpec()
         self.banned = {c.lower() for c in run.inputs.banned}
+        self.cohort = run.inputs.cohort
         self.seen: dict[str, str] = {}
 
     def check(self, entry: FetchedUpdate, decision: Decision) -> tuple[str, np.ndarray | None]:
@@ -71,6 +72,13 @@ class _Checker:
         client, base = entry.client, self.base
         if client.lower() in self.banned:
             return f"{client} was banned before the round was processed", None
+        if self.cohort is not None and not self.cohort.includes(client):
+            # NOTE: the contract refuses a non-member's commit; this holds if it ever did not.
+            cohort = self.cohort
+            return (
+                f"{client} is not in the cohort of round {self.run.inputs.round} "
+                f"({cohort.size} of {cohort.population} clients drawn by seed {cohort.seed})"
+            ), None
         adapter = decode_adapter(
             self.run.cache.get_bytes(entry.cid), self.run.limits, expected_layout=self.layout
         )

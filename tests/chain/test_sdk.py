@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, abi_hash, artifact_json
+from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, SETTLEMENT, abi_hash, artifact_json
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.deployment import DeploymentRecord, existing_deployment
 from flb_dapp.chain.types import FinalizeRequest, UpdateRecord
@@ -176,7 +176,7 @@ def test_sdk_refuses_an_address_without_code(accounts: Any) -> None:
 
 def test_shipped_artifacts_match_a_fresh_compile() -> None:
     build = json.loads((ROOT / ".build" / "__local__.json").read_text())["contractTypes"]
-    for name in (COORDINATOR, REWARD_TOKEN):
+    for name in (COORDINATOR, REWARD_TOKEN, SETTLEMENT):
         shipped = artifact_json(name)
         assert shipped["abi"] == build[name]["abi"], f"run `make compile`: {name} ABI drifted"
         assert shipped["deploymentBytecode"] == build[name]["deploymentBytecode"], (

@@ -78,9 +78,19 @@ def token(project: Any, owner: Any) -> Any:
     return owner.deploy(project.FLBRewardToken, owner, SUPPLY)
 
 
-def deploy_coordinator(project: Any, owner: Any, oracle: Any, token: Any, funding: int = FUNDING) -> Any:
+def deploy_coordinator(
+    project: Any, owner: Any, oracle: Any, token: Any, funding: int = FUNDING, cohort_size: int = 0
+) -> Any:
     coordinator = owner.deploy(
-        project.FLBCoordinator, token, owner, oracle, INITIAL_CID, DURATION, REVEAL, REWARD_PER_ROUND
+        project.FLBCoordinator,
+        token,
+        owner,
+        oracle,
+        INITIAL_CID,
+        DURATION,
+        REVEAL,
+        REWARD_PER_ROUND,
+        cohort_size,
     )
     if funding:
         token.approve(coordinator, funding, sender=owner)
@@ -108,3 +118,11 @@ def _time_travel_on_anvil(chain: Any) -> None:
 
     if chain.provider.name != "test":
         enable_time_travel(chain.provider)
+
+
+@pytest.fixture
+def system(project: Any, accounts: Any, owner: Any, oracle: Any, token: Any) -> Any:
+    """A settled coordinator (see tests/contracts/settlement_setup.py)."""
+    from tests.contracts.settlement_setup import build_system
+
+    return build_system(project, accounts, owner, oracle, token)

@@ -123,13 +123,15 @@ def test_constructor_refuses_zero_durations_and_bad_cid(
 ) -> None:
     contract = project.FLBCoordinator
     with ape.reverts(contract.CoordinatorInvalidRoundDuration, roundDuration=0):
-        owner.deploy(contract, token, owner, oracle, INITIAL_CID, 0, REVEAL, REWARD_PER_ROUND, gas=3_000_000)
+        owner.deploy(
+            contract, token, owner, oracle, INITIAL_CID, 0, REVEAL, REWARD_PER_ROUND, 0, gas=3_000_000
+        )
     with ape.reverts(contract.CoordinatorInvalidRevealDuration, revealDuration=0):
         owner.deploy(
-            contract, token, owner, oracle, INITIAL_CID, DURATION, 0, REWARD_PER_ROUND, gas=3_000_000
+            contract, token, owner, oracle, INITIAL_CID, DURATION, 0, REWARD_PER_ROUND, 0, gas=3_000_000
         )
     with ape.reverts(contract.CoordinatorInvalidCid, cid=b"\x12\x20" + ZERO):
-        owner.deploy(contract, token, owner, oracle, b"\x12\x20" + ZERO, 60, 60, 1, gas=3_000_000)
+        owner.deploy(contract, token, owner, oracle, b"\x12\x20" + ZERO, 60, 60, 1, 0, gas=3_000_000)
 
 
 def test_fund_rewards_moves_tokens_and_emits(coordinator: Any, token: Any, owner: Any) -> None:

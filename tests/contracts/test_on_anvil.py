@@ -29,6 +29,8 @@ def test_contract_suite_passes_on_anvil(fresh_anvil: AnvilNode) -> None:
             "-m",
             "pytest",
             "tests/contracts/test_coordinator.py",
+            "tests/contracts/test_settlement.py",
+            "tests/contracts/test_settlement_challenges.py",
             "-q",
             "-p",
             "no:cacheprovider",
@@ -43,7 +45,7 @@ def test_contract_suite_passes_on_anvil(fresh_anvil: AnvilNode) -> None:
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 0, result.stdout[-4000:]
-    assert summary.startswith("27 passed"), summary
+    assert summary.startswith("46 passed"), summary
 
 
 def test_ape_run_deploy_on_anvil_and_rerun_says_it_exists(fresh_anvil: AnvilNode, tmp_path: Path) -> None:

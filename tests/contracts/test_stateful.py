@@ -42,6 +42,7 @@ class CoordinatorMachine(RuleBasedStateMachine):
             DURATION,
             REVEAL,
             BUDGET,
+            0,
         )
         self.token.approve(self.coordinator, FUNDING, sender=self.owner)
         self.coordinator.fundRewards(FUNDING, sender=self.owner)

@@ -22,6 +22,8 @@ def test_every_configured_rule_reaches_the_round() -> None:
     values = {
         "strategy": {"name": "trimmed-mean", "beta": 0.2},
         "scoring": "prototype",
+        "shapley_exact_max": 6,
+        "shapley_budget": 99,
         "norm_factor": 5.0,
         "duplicate_cosine": 0.9,
         "max_update_bytes": 1 << 20,

@@ -89,8 +89,11 @@ def test_devnet_two_clients_one_round(tmp_path: Path) -> None:
         round_one: dict[str, object] = {}
         while time.monotonic() < deadline:
             response = httpx.get(f"{api}/rounds/1", timeout=10)
-            if response.status_code == 200 and response.json().get("status") == "finalized":
-                round_one = response.json()
+            # NOTE: the indexer records the finalization event before it has fetched the report
+            # (accepted stays null until then); wait for both.
+            body = response.json() if response.status_code == 200 else {}
+            if body.get("status") == "finalized" and body.get("accepted") is not None:
+                round_one = body
                 break
             time.sleep(2)
         assert round_one, "the oracle did not finalize round 1 in time"

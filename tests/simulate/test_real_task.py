@@ -27,7 +27,8 @@ from flb_dapp.taskspec import evaluation_split
     [
         (["--task", "real"], "needs a real model"),
         (["--task", "real", "--model", "smollm2", "--clients", "5"], "at most 4 clients"),
-        (["--per-client", "8"], "--task real only"),
+        (["--eval-limit", "8"], "--task real only"),
+        (["--clients", "4", "--cohort", "5"], "--cohort must be between 0 and --clients (4)"),
     ],
 )
 def test_the_real_task_refuses_what_it_cannot_run(tmp_path: Path, args: list[str], message: str) -> None:
