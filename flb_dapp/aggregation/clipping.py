@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from flb_dapp.aggregation.linear import LinearParts
 from flb_dapp.aggregation.strategy import Strategy, VerifiedTensors
 from flb_dapp.aggregation.tensors import l2_norm
 from flb_dapp.aggregation.types import ClientUpdate
@@ -66,6 +68,20 @@ def clip_updates(updates: Sequence[ClientUpdate], clip_norm: float) -> tuple[lis
             ClientUpdate(update.client, 1, ScaledTensors(update.tensors, clip_factor(norm, clip_norm)))
         )
     return clipped, norms
+
+
+def clipped_linear_parts(
+    inner: Strategy, updates: Sequence[ClientUpdate], clip_norm: float, noise_multiplier: float, round: int
+) -> LinearParts | None:
+    """A DP wrapper's linear parts: the inner rule's parts over the clipped deltas, *before* the
+    noise (every subset's aggregate would get the same noise draw, which adds variance to a
+    comparison of subsets and nothing else). ``None`` when the inner rule is not linear. Draws
+    nothing, changes no state."""
+    clipped, _ = clip_updates(updates, clip_norm)
+    parts = inner.linear_parts(clipped, round)
+    if parts is None:
+        return None
+    return replace(parts, noise_free=parts.noise_free and noise_multiplier == 0)
 
 
 def add_gaussian_noise(

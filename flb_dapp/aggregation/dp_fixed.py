@@ -7,7 +7,6 @@ sensitivity of the mean of ``m`` clipped deltas is ``C / m``, so the noise std i
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from flb_dapp.aggregation.clipping import (
@@ -16,6 +15,7 @@ from flb_dapp.aggregation.clipping import (
     check_positive,
     check_sampling_rate,
     clip_updates,
+    clipped_linear_parts,
     sensitivity_of,
 )
 from flb_dapp.aggregation.linear import LinearParts
@@ -80,14 +80,7 @@ class DPFixedClipping(Strategy):
         return AggregationResult(delta, inner.weights, inner.excluded, metrics, privacy)
 
     def _linear_parts(self, updates: list[ClientUpdate], round: int) -> LinearParts | None:
-        """The inner rule's parts over the clipped deltas, *before* the noise: every subset's
-        aggregate would get the same noise draw, which adds variance to a comparison of subsets and
-        nothing else. ``None`` when the inner rule is not linear. Draws nothing, changes no state."""
-        clipped, _ = clip_updates(updates, self.clip_norm)
-        parts = self.inner.linear_parts(clipped, round)
-        if parts is None:
-            return None
-        return replace(parts, noise_free=parts.noise_free and self.noise_multiplier == 0)
+        return clipped_linear_parts(self.inner, updates, self.clip_norm, self.noise_multiplier, round)
 
     def describe(self) -> dict[str, Any]:
         return {
