@@ -58,7 +58,7 @@ lint: setup
 	$(VENV)/bin/mypy flb_dapp oracle frontend-api/flb_api
 
 bench: setup
-	for script in bench/*.py; do echo "== $$script"; $(PY) $$script | tail -1; done
+	for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script | tail -1; done
 
 clean:
 	rm -rf .build contracts/.cache .pytest_cache .mypy_cache .ruff_cache runs

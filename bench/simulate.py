@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _process import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -74,36 +74,6 @@ def plain_loop(cache: Path) -> None:
         for left_out in range(CLIENTS):
             evaluator.evaluate(fedavg([u for i, u in enumerate(updates) if i != left_out]))
         base = new_global
-
-
-def measure(command: list[str]) -> dict[str, float]:
-    """Wall seconds and peak memory (MB, RSS and PSS summed over the process tree) of ``command``."""
-    import psutil
-
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    root = psutil.Process(child.pid)
-    peak_rss = peak_pss = 0.0
-    while child.poll() is None:
-        rss = pss = 0.0
-        try:
-            for process in [root, *root.children(recursive=True)]:
-                info = process.memory_full_info()
-                rss, pss = rss + info.rss, pss + info.pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass  # a process ended while sampled: the next sample sees the rest
-        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(0.2)
-    seconds = time.perf_counter() - started
-    stderr = child.stderr.read() if child.stderr else ""
-    if child.returncode != 0:
-        raise SystemExit(f"{command} failed ({child.returncode}):\n{stderr[-3000:]}")
-    return {
-        "seconds": round(seconds, 2),
-        "peak_rss_mb": round(peak_rss / 2**20),
-        "peak_pss_mb": round(peak_pss / 2**20),
-    }
 
 
 def flb_command(out: Path, workers: int) -> list[str]:

@@ -482,12 +482,14 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         RoundRecord storage record = _rounds[round];
         record.slot.deadline = deadline;
         emit RoundOpened(round, deadline);
-        if (next.cohortSize != 0 && next.cohortSize < next.registeredClients) {
-            record.slot.sampled = true;
-            uint192 seed = uint192(uint256(keccak256(abi.encode(block.prevrandao, address(this), round))));
-            record.cohort = CohortSlot(seed, next.cohortSize, next.registeredClients);
-            emit CohortDrawn(round, bytes32(uint256(seed)), next.cohortSize, next.registeredClients);
-        }
+        if (next.cohortSize != 0 && next.cohortSize < next.registeredClients) _drawCohort(record, round, next);
+    }
+
+    function _drawCohort(RoundRecord storage record, uint256 round, PendingParameters memory next) private {
+        record.slot.sampled = true;
+        uint192 seed = uint192(uint256(keccak256(abi.encode(block.prevrandao, address(this), round))));
+        record.cohort = CohortSlot(seed, next.cohortSize, next.registeredClients);
+        emit CohortDrawn(round, bytes32(uint256(seed)), next.cohortSize, next.registeredClients);
     }
 
     /// @dev Ends the commit phase of the open round now: reveals open in this block.
@@ -532,6 +534,24 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     function setCohortSize(uint32 cohortSize) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _pending.cohortSize = cohortSize;
         emit CohortSizeUpdated(cohortSize, uint256(_config.currentRound) + 1);
+    }
+
+    /// @notice Draw the open round's cohort now, from the clients registered so far: for a round
+    ///         that opened with too few registered clients to sample (round 1 opens at deploy,
+    ///         before anyone registered) and that nobody committed to yet.
+    /// @dev The seed is the one `_openRound` would take in this block; the admin picks the block,
+    ///      as the oracle's finalization picks it for the later rounds, and can draw once: the
+    ///      round is sampled from then on. Reverts `CoordinatorCohortNotDrawable` otherwise.
+    function drawCohort() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        uint256 round = _config.currentRound;
+        RoundRecord storage record = _rounds[round];
+        RoundSlot memory slot = record.slot;
+        PendingParameters memory next = _pending;
+        if (
+            slot.sampled || slot.pendingReveals != 0 || slot.submissions != 0 || next.cohortSize == 0
+                || next.cohortSize >= next.registeredClients
+        ) revert CoordinatorCohortNotDrawable(round, next.cohortSize, next.registeredClients);
+        _drawCohort(record, round, next);
     }
 
     /// @notice Ban or unban a client: a banned client cannot commit or reveal and does not count

@@ -110,7 +110,16 @@ class VerifyResult:
         }
 
 
-class _ReplayJournal(MemoryJournal):
+def unfetchable_updates(report: RoundReport) -> dict[str, str]:
+    """The updates the oracle's report says it could not fetch, with its reasons."""
+    return {
+        d.client: d.reason
+        for d in report.inputs
+        if not d.accepted and d.reason.startswith(UNFETCHABLE_PREFIXES)
+    }
+
+
+class ReplayJournal(MemoryJournal):
     """Keeps the oracle's record of which updates it could not fetch: a CID that appeared in the
     store later must not change the recomputed round."""
 
@@ -160,12 +169,8 @@ def verify_round(
         stop_block=report.inputs_block or None,
         budget=report.rewards.budget,
     )
-    unfetchable = {
-        d.client: d.reason
-        for d in report.inputs
-        if not d.accepted and d.reason.startswith(UNFETCHABLE_PREFIXES)
-    }
-    computation = RoundComputation(inputs, settings, store, scorer, _ReplayJournal(unfetchable))
+    unfetchable = unfetchable_updates(report)
+    computation = RoundComputation(inputs, settings, store, scorer, ReplayJournal(unfetchable))
     result = VerifyResult(round=round_number, ok=False, exact=not report.privacy.server_noise)
     checks = result.checks
     checks["inputs"] = [(d.client, d.cid, d.num_samples) for d in report.inputs] == [

@@ -227,6 +227,15 @@ class CoordinatorNotInCohort(ContractRuleError):
     population: int
 
 
+class CoordinatorCohortNotDrawable(ContractRuleError):
+    """``drawCohort``: the open round is sampled already or has a commitment, or the pending cohort
+    size is 0 or at least the registered clients."""
+
+    round: int
+    cohort_size: int
+    registered_clients: int
+
+
 class CoordinatorAlreadyCommitted(ContractRuleError):
     """The client already committed in this round."""
 

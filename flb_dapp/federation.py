@@ -17,6 +17,7 @@ from typing import Any
 
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.deployment import TOKEN_DECIMALS, DeploymentRecord, deploy_system
+from flb_dapp.chain.settlement import Settlement, SettlementParameters
 from flb_dapp.chain.types import PendingReveal
 from flb_dapp.config import FLBSettings, OracleConfig
 from flb_dapp.evaluation.multiple_choice import MCQuestion
@@ -49,6 +50,9 @@ class FederationPlan:
     oracle: dict[str, Any] = field(default_factory=dict)
     account: str | None = None  # the account the written settings name
     cohort_size: int = 0  # clients sampled per round; 0: every registered client trains
+    # With settlement rules the oracle proposes rounds to an FLBSettlement (bonded with the
+    # minimum finalizer bond, which the operator sends it) and verifiers attest or challenge them.
+    settlement: SettlementParameters | None = None
 
 
 def dataset_digest(share: Sequence[MCQuestion]) -> bytes:
@@ -74,6 +78,13 @@ class Federation:
     shares: list[list[MCQuestion]]
     scorer: Any = None
     pending: list[tuple[Any, PendingReveal]] = field(default_factory=list)
+
+    @property
+    def settlement(self) -> Settlement | None:
+        """The settlement that decides rounds, when the deployment has one."""
+        if not self.record.settlement:
+            return None
+        return Settlement(self.record.settlement, self.record.block)
 
     def global_adapter(self, cid: str | None = None) -> Adapter:
         """The global adapter, verified against its on-chain CID."""
@@ -157,7 +168,14 @@ def deploy_federation(
         token_supply=plan.token_supply,
         fund_amount=plan.fund_amount,
         cohort_size=plan.cohort_size,
+        settlement=plan.settlement,
     )
+    if plan.settlement is not None:
+        bond = plan.settlement.min_finalizer_bond
+        Coordinator(record.coordinator, record.block).token.transfer(
+            oracle_account.address, bond, sender=operator
+        )
+        Settlement(record.settlement, record.block).deposit_bond(oracle_account, bond)
     deployment = record.save(plan.deployment_path or root / "deployments" / f"{record.chain_id}.json")
     settings = FLBSettings(
         network=plan.network,
@@ -187,6 +205,9 @@ def build_federation(
     coordinator = Coordinator(record.coordinator, record.block)
     for client, share in zip(clients, shares, strict=True):
         coordinator.register(client, dataset_digest(share))
+    if 0 < plan.cohort_size < len(clients):
+        # Round 1 opened at deploy, before anyone registered: it samples its cohort now.
+        coordinator.draw_cohort(operator)
     return Federation(
         root=root,
         spec=plan.spec,

@@ -60,8 +60,11 @@ def once(ctx: click.Context, as_json: bool, sub_config: str | None, sub_network:
     """Process every round that is due now, then exit."""
     from oracle.service import open_oracle, summarize
 
+    from flb_dapp.cli.session import ape_logging
+
     settings = _resolve(ctx, sub_config, sub_network)
-    with open_oracle(settings) as oracle:
+    # NOTE: Ape logs each confirmed transaction on stdout: --json must print JSON only.
+    with ape_logging(not as_json), open_oracle(settings) as oracle:
         done = [summarize(p) for p in oracle.run_once()]
     if as_json:
         click.echo(json.dumps(done, indent=2))
@@ -125,9 +128,10 @@ def verify(
         sys.exit(3)
 
 
-def main() -> None:
+def main_guard(group: click.Group) -> None:
+    """Run a click group as a console script: FLB errors print their message and exit code."""
     try:
-        cli.main(standalone_mode=False)
+        group.main(standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
@@ -136,6 +140,10 @@ def main() -> None:
     except FLBError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
+
+
+def main() -> None:
+    main_guard(cli)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 
 from flb_dapp.audit import read_round_inputs
 from flb_dapp.chain.coordinator import Coordinator
+from flb_dapp.chain.settlement import RoundResult, Settlement
 from flb_dapp.chain.types import FinalizeRequest
 from flb_dapp.config import FLBSettings, OracleConfig
 from flb_dapp.exceptions import (
@@ -73,6 +74,20 @@ def read_dp_seed(oracle: OracleConfig) -> int | None:
     return seed
 
 
+def finalize_request(outcome: RoundOutcome, submission_count: int) -> FinalizeRequest:
+    """What finalizing (or proposing) ``outcome`` writes on chain."""
+    return FinalizeRequest(
+        round=outcome.round,
+        global_model_cid=outcome.global_model_cid,
+        report_cid=outcome.report_cid,
+        rewards_root=outcome.rewards.tree.root,
+        round_rewards=outcome.rewards.total,
+        metric=outcome.metric,
+        epsilon=outcome.epsilon,
+        submission_count=submission_count,
+    )
+
+
 def settings_for_rounds(settings: FLBSettings) -> RoundSettings:
     """The round settings of the oracle's configuration: its round rules and the secret DP seed."""
     return RoundSettings.from_rules(settings.oracle, read_dp_seed(settings.oracle))
@@ -92,8 +107,12 @@ class Oracle:
         start_block: int = 0,
         scorer: Any = None,
         chain_id: int | None = None,
+        settlement: Settlement | None = None,
     ) -> None:
         self.settings = settings
+        # With a settlement the oracle is its bonded finalizer: a round's result is a proposal that
+        # verifiers attest or challenge, and claims pay it once it is final.
+        self.settlement = settlement
         self.round_settings = settings_for_rounds(settings)  # NOTE: a bad config fails here, at start
         self.account = account
         self.coordinator = coordinator
@@ -120,6 +139,7 @@ class Oracle:
             journal=Journal(journal or federation.settings.oracle.journal),
             start_block=federation.record.block,
             scorer=federation.scorer,
+            settlement=federation.settlement,
         )
 
     @property
@@ -171,6 +191,7 @@ class Oracle:
         started = time.perf_counter()
         self.step_running = "sync"
         inputs_json = steps.load("sync")
+        sync_seconds = 0.0
         if inputs_json is None:
             start = self.journal.checkpoint(self.key) or self.start_block
             inputs = read_round_inputs(
@@ -178,6 +199,7 @@ class Oracle:
             )
             inputs_json = inputs.to_json()
             steps.save("sync", inputs_json)
+            sync_seconds = time.perf_counter() - started
         inputs = RoundInputs.from_json(inputs_json)
         on_chain = self.coordinator.round(round_number).submissions
         if on_chain != len(inputs.updates) and steps.load("finalize") is None:
@@ -204,7 +226,7 @@ class Oracle:
             log.info("round %d: %s done", round_number, step)
         outcome = computation.outcome()
         self.step_running = "finalize"
-        timings = {"sync": 0.0, **computation.timings}
+        timings = {"sync": sync_seconds, **computation.timings}
         finalized = steps.load("finalize") or self._finalize(outcome, steps, len(inputs.updates))
         timings["finalize"] = float(finalized.get("seconds", 0.0))
         timings["total"] = time.perf_counter() - started
@@ -247,17 +269,12 @@ class Oracle:
                 "seconds": 0.0,
             }
         else:
-            request = FinalizeRequest(
-                round=outcome.round,
-                global_model_cid=outcome.global_model_cid,
-                report_cid=outcome.report_cid,
-                rewards_root=outcome.rewards.tree.root,
-                round_rewards=outcome.rewards.total,
-                metric=outcome.metric,
-                epsilon=outcome.epsilon,
-                submission_count=submission_count,
-            )
-            receipt = self.coordinator.finalize_round(self.account, request)
+            request = finalize_request(outcome, submission_count)
+            if self.settlement is None:
+                receipt = self.coordinator.finalize_round(self.account, request)
+            else:
+                result = RoundResult.from_request(request)
+                receipt = self.settlement.propose(self.account, outcome.round, result, submission_count)
             record = {
                 "transaction_hash": str(receipt.txn_hash),
                 "gas_used": int(receipt.gas_used),

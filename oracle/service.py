@@ -16,6 +16,7 @@ from flb_dapp.chain.accounts import load_account, read_password
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.deployment import DeploymentRecord
 from flb_dapp.chain.network import connect
+from flb_dapp.chain.settlement import Settlement
 from flb_dapp.config import FLBSettings, check_secret
 from flb_dapp.exceptions import ConfigError
 from flb_dapp.storage.factory import open_store
@@ -55,6 +56,7 @@ def open_oracle(settings: FLBSettings, **overrides: Any) -> Iterator[Oracle]:
                 store=open_store(settings.store),
                 journal=journal,
                 start_block=record.block,
+                settlement=Settlement(record.settlement, record.block) if record.settlement else None,
                 **overrides,
             )
         finally:

@@ -24,6 +24,7 @@ from flb_dapp.chain.deployment import (
     existing_deployment,
     record_path,
 )
+from flb_dapp.chain.settlement import SettlementParameters
 from flb_dapp.exceptions import FLBError
 
 
@@ -79,6 +80,53 @@ def _tokens(value: str) -> int:
     help="Clients sampled per round (0: every registered client trains every round).",
 )
 @click.option(
+    "--settlement",
+    "with_settlement",
+    is_flag=True,
+    help="Decide rounds optimistically: the oracle proposes, bonded verifiers attest or challenge.",
+)
+@click.option(
+    "--quorum",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Settlement: attestations that decide a round.",
+)
+@click.option(
+    "--challenge-window",
+    default=86400,
+    show_default=True,
+    help="Settlement: seconds a proposal may be challenged.",
+)
+@click.option(
+    "--resolution-period",
+    default=86400,
+    show_default=True,
+    help="Settlement: seconds verifiers have to decide a challenge before the admin may.",
+)
+@click.option(
+    "--exit-delay",
+    default=604800,
+    show_default=True,
+    help="Settlement: seconds between asking to leave and withdrawing a bond.",
+)
+@click.option(
+    "--finalizer-bond", default="10000", show_default=True, help="Settlement: tokens the oracle must bond."
+)
+@click.option(
+    "--verifier-bond", default="1000", show_default=True, help="Settlement: tokens a verifier must bond."
+)
+@click.option(
+    "--challenge-bond", default="1000", show_default=True, help="Settlement: tokens a challenge posts."
+)
+@click.option(
+    "--slash-share",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(0, 10_000),
+    help="Settlement: basis points of a slashed bond paid to the winner (the rest funds the pool).",
+)
+@click.option(
     "--token-supply", default="1000000", show_default=True, help="Reward tokens minted to the deployer."
 )
 @click.option("--fund", default=None, help="Reward tokens moved into the pool (default: 100 rounds' worth).")
@@ -98,6 +146,15 @@ def cli(
     reveal_duration: int,
     reward_per_round: str,
     cohort_size: int,
+    with_settlement: bool,
+    quorum: int,
+    challenge_window: int,
+    resolution_period: int,
+    exit_delay: int,
+    finalizer_bond: str,
+    verifier_bond: str,
+    challenge_bond: str,
+    slash_share: int,
     token_supply: str,
     fund: str | None,
     records: str,
@@ -137,6 +194,18 @@ def cli(
             token_supply=_tokens(token_supply),
             fund_amount=_tokens(fund) if fund is not None else None,
             cohort_size=cohort_size,
+            settlement=SettlementParameters(
+                min_finalizer_bond=_tokens(finalizer_bond),
+                min_verifier_bond=_tokens(verifier_bond),
+                challenge_bond=_tokens(challenge_bond),
+                challenge_window=challenge_window,
+                resolution_period=resolution_period,
+                exit_delay=exit_delay,
+                quorum=quorum,
+                slash_share_bps=slash_share,
+            )
+            if with_settlement
+            else None,
         )
     except FLBError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -146,4 +215,8 @@ def cli(
     click.echo(f"oracle      {record.oracle}")
     if record.cohort_size:
         click.echo(f"cohort      {record.cohort_size} clients per round")
+    if record.settlement:
+        click.echo(
+            f"settlement  {record.settlement} (the oracle must bond {finalizer_bond} tokens to propose)"
+        )
     click.echo(f"chain {record.chain_id}, block {record.block}; record written to {path}")

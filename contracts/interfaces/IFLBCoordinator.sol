@@ -129,6 +129,12 @@ interface IFLBCoordinator {
     /// @param cohortSize Clients drawn for the round.
     /// @param population Registered clients the cohort was drawn from.
     error CoordinatorNotInCohort(address client, uint256 round, uint32 cohortSize, uint32 population);
+    /// @notice Raised by `drawCohort` when the open round is sampled already, has a commitment,
+    ///         or the pending cohort size is 0 or at least the registered clients.
+    /// @param round The open round.
+    /// @param cohortSize The pending cohort size.
+    /// @param registeredClients Clients registered so far.
+    error CoordinatorCohortNotDrawable(uint256 round, uint32 cohortSize, uint32 registeredClients);
     /// @notice Raised by `commitUpdate` when the caller already committed in this round.
     /// @param client The caller.
     /// @param round The open round.

@@ -52,6 +52,11 @@ def commitment_hash(client: str, round_number: int, cid: str, num_samples: int, 
     )
 
 
+# Gas a commit needs beyond its estimate when it turns out to close the commit phase (one warm
+# storage write and the CommitPhaseClosed event: about 7,000; twice that to be safe).
+CLOSING_COMMIT_GAS = 15_000
+
+
 class Coordinator(CoordinatorEvents):
     """The FLB coordinator at ``address`` on the connected Ape network.
 
@@ -286,7 +291,14 @@ class Coordinator(CoordinatorEvents):
             commitment=hex_text(commitment),
         )
         with translate_reverts():
-            receipt = self.contract.commitUpdate(round_number, commitment, sender=account)
+            # NOTE: the commit that closes the commit phase costs more (the deadline moves, an event
+            # is emitted). Estimated while another client's commit is still pending, this one may
+            # become the closing commit when it lands, and run out of gas: measured on anvil with
+            # two clients committing at once. The margin covers the closing work.
+            estimate = self.contract.commitUpdate.estimate_gas_cost(round_number, commitment, sender=account)
+            receipt = self.contract.commitUpdate(
+                round_number, commitment, sender=account, gas=int(estimate) + CLOSING_COMMIT_GAS
+            )
         return pending, receipt
 
     def submit_all(self, entries: Sequence[tuple[Any, int, str, int]]) -> list[Any]:
@@ -349,6 +361,12 @@ class Coordinator(CoordinatorEvents):
             raise ValueError(f"the cohort size must be 0 .. 2^32-1, got {cohort_size}")
         with translate_reverts():
             return self.contract.setCohortSize(cohort_size, sender=account)
+
+    def draw_cohort(self, account: Any) -> Any:
+        """Draw the open round's cohort from the clients registered so far (the admin's; for a
+        round that opened before enough clients registered and has no commitment yet)."""
+        with translate_reverts():
+            return self.contract.drawCohort(sender=account)
 
     def set_client_banned(self, account: Any, client: str, banned: bool) -> Any:
         with translate_reverts():

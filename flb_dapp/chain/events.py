@@ -2,10 +2,19 @@
 
 A mixin of :class:`~flb_dapp.chain.coordinator.Coordinator`, which provides ``contract`` and
 ``start_block``.
+
+Logs are fetched once: an :class:`EventIndex` holds every event of the contract up to a block (and
+that block's hash), and a later read asks the node for the new blocks only, in one query. A round
+reads registrations, bans, commits and reveals: without the index each read rescans the whole
+history, which grows with every client and round (and costs time quadratic in the range on the
+embedded chain, whose log filter looks each receipt up from the head). If the block the index
+ends at is no longer on the chain (a reorganisation, or a test's snapshot revert), the index is
+dropped and rebuilt from ``start_block``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -24,6 +33,40 @@ from flb_dapp.chain.types import (
 )
 
 
+@dataclass
+class EventIndex:
+    """A contract's logs (every event of its ABI) from ``first_block`` through ``scanned_to``,
+    whose hash is ``scanned_hash``: one log query a read, whatever the event."""
+
+    address: str
+    events: list[Any]
+    first_block: int
+    scanned_to: int = -1
+    scanned_hash: str = ""
+    logs: list[Any] = field(default_factory=list)
+
+    def still_on_chain(self, chain: Any, head: int) -> bool:
+        if self.scanned_to < self.first_block:
+            return True
+        return self.scanned_to <= head and str(chain.blocks[self.scanned_to].hash) == self.scanned_hash
+
+    def extend(self, chain: Any, stop: int) -> None:
+        """Fetch the logs of the blocks after ``scanned_to`` through ``stop``."""
+        from ape.types.events import LogFilter
+
+        start = max(self.first_block, self.scanned_to + 1)
+        if stop < start:
+            return
+        query = LogFilter(
+            addresses=[to_checksum_address(self.address)],
+            events=self.events,
+            start_block=start,
+            stop_block=stop,
+        )
+        self.logs.extend(chain.provider.get_contract_logs(query))
+        self.scanned_to, self.scanned_hash = stop, str(chain.blocks[stop].hash)
+
+
 class CoordinatorEvents:
     """Event readers over ``contract`` (an Ape contract instance) from ``start_block`` on."""
 
@@ -31,16 +74,29 @@ class CoordinatorEvents:
     start_block: int
 
     def _logs(self, event: str, start_block: int, stop_block: int | None, **topics: Any) -> list[Any]:
+        """``event``'s logs in blocks ``[start_block, stop_block]`` whose indexed ``topics`` match."""
         from ape import chain
 
         # NOTE: blocks.height reads 0 when the node is down; head.number raises instead.
+        head = chain.blocks.head.number
         start_block = max(start_block, self.start_block)
-        stop = chain.blocks.head.number if stop_block is None else stop_block
+        stop = head if stop_block is None else min(stop_block, head)
         if stop < start_block:
             return []
-        handler = getattr(self.contract, event)
+        index: EventIndex | None = self.__dict__.get("_event_index")
+        if index is None or index.first_block != self.start_block or not index.still_on_chain(chain, head):
+            events = list(self.contract.contract_type.events)
+            index = EventIndex(self.contract.address, events, self.start_block)
+            self.__dict__["_event_index"] = index
+        index.extend(chain, stop)
         search = {k: v for k, v in topics.items() if v is not None}
-        return list(handler.range(start_block, stop + 1, search_topics=search or None))
+        return [
+            log
+            for log in index.logs
+            if log.event_name == event
+            and start_block <= log.block_number <= stop
+            and all(getattr(log, k) == v for k, v in search.items())
+        ]
 
     def updates(
         self, round_number: int | None = None, start_block: int = 0, stop_block: int | None = None

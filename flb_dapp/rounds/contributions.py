@@ -4,9 +4,10 @@
 the round's global model is not the grand coalition). Beyond, it is estimated by stratified
 sampling (``shapley.stratified_shapley``): the outer strata exact (``2 n`` evaluations: each
 client alone, and leave-one-out), the inner ones sampled along antithetic permutations within
-``shapley_budget`` evaluations, with a seed that is a hash of the round's inputs (``round_seed``):
-anyone re-running the round draws the same permutations, and the oracle cannot pick them.
-Measured against plain permutation sampling and sampled Banzhaf values in
+``shapley_budget`` evaluations (or, where that budget cannot buy an inner sample, all of it spent
+on antithetic permutations: ``shapley.sampled_shapley``), with a seed that is a hash of the round's
+inputs (``round_seed``): anyone re-running the round draws the same permutations, and the oracle
+cannot pick them. Measured against plain permutation sampling and sampled Banzhaf values in
 ``bench/contributions.py``. ``leave-one-out`` is ``v(N) - v(N - i)``: ``n`` evaluations at most.
 
 A contribution is ``max(0, value)``: an update that makes the model worse earns nothing, it does
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from flb_dapp.exceptions import AggregationError
 from flb_dapp.rounds.coalitions import build_game, round_seed
 from flb_dapp.rounds.results import Decision
-from flb_dapp.rounds.shapley import HashStream, exact_shapley, leave_one_out, stratified_shapley
+from flb_dapp.rounds.shapley import HashStream, exact_shapley, leave_one_out, sampled_shapley
 
 if TYPE_CHECKING:
     from flb_dapp.rounds.coalitions import RoundGame
@@ -59,8 +60,8 @@ def _shapley(run: RoundComputation, game: RoundGame, scored: Scored) -> list[flo
         scored.rule = "shapley-exact"
         return exact_shapley(n, game.value)
     seed = round_seed(run.inputs.round, game.players, run.inputs.previous_global_cid)
-    scored.rule, scored.seed = "shapley-stratified", seed.hex()
-    values, permutations = stratified_shapley(game, run.settings.shapley_budget, HashStream(seed))
+    scored.seed = seed.hex()
+    scored.rule, values, permutations = sampled_shapley(game, run.settings.shapley_budget, HashStream(seed))
     scored.notes.append(f"{permutations} sampled permutations")
     return values
 

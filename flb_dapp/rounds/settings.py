@@ -32,6 +32,11 @@ class RoundRules(BaseModel):
     # evaluation, seconds to minutes with a real model), the sampled estimate beyond that
     shapley_exact_max: int = 6
     shapley_budget: int = 64  # evaluations for the sampled estimate (2 n at least)
+    # The precision to which evaluation losses and contributions are reproducible across machines:
+    # another CPU kernel set moves a float32 loss by about 2e-7 (measured: ATEN_CPU_CAPABILITY=default
+    # against AVX2 on the tiny model), so a verifier accepts reported losses and contributions
+    # within this absolute distance of its own, and the rewards they determine exactly.
+    score_tolerance: float = 1e-5
     # Reject a delta whose norm exceeds this multiple of the round's median norm. Off by default:
     # the median of self-selected clients is steerable by Sybils; the task's absolute bound is not.
     norm_factor: float | None = None
@@ -54,6 +59,8 @@ class RoundRules(BaseModel):
                 f"need 0 <= shapley_exact_max <= {MAX_EXACT_PLAYERS} and shapley_budget >= 1, got "
                 f"{self.shapley_exact_max} and {self.shapley_budget}"
             )
+        if not 0 <= self.score_tolerance < 1:
+            raise RoundError(f"score_tolerance must be in [0, 1), got {self.score_tolerance}")
         if self.norm_factor is not None and self.norm_factor <= 1:
             raise RoundError(f"norm_factor must be > 1 or unset, got {self.norm_factor}")
         if not 0 < self.duplicate_cosine <= 1:

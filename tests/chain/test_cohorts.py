@@ -14,7 +14,7 @@ from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.deployment import DeploymentRecord, deploy_system
 from flb_dapp.chain.reverts import translate_reverts
 from flb_dapp.chain.types import FinalizeRequest
-from flb_dapp.exceptions import ConfigError, CoordinatorNotInCohort
+from flb_dapp.exceptions import ConfigError, CoordinatorCohortNotDrawable, CoordinatorNotInCohort
 from flb_dapp.storage.cid import cid_of_bytes
 from tests.chain.conftest import INITIAL
 
@@ -101,3 +101,25 @@ def test_the_deployment_option_is_checked_and_recorded(accounts: Any, tmp_path: 
     assert json.loads(path.read_text())["cohort_size"] == 7
     assert DeploymentRecord.load(path).cohort_size == 7
     assert Coordinator(record.coordinator, record.block).pending_cohort_size == 7
+
+
+def test_draw_cohort_samples_round_one_and_reports_a_second_draw(accounts: Any) -> None:
+    record = deploy_system(
+        accounts[0],
+        initial_model_cid=INITIAL,
+        oracle=accounts[1].address,
+        round_duration=600,
+        reward_per_round=1_000,
+        token_supply=10**6,
+        fund_amount=5_000,
+        cohort_size=3,
+    )
+    sdk = Coordinator(record.coordinator, record.block)
+    for i in range(2, 10):
+        sdk.register(accounts[i], bytes([i]) * 32)
+    sdk.draw_cohort(accounts[0])
+    (drawn,) = sdk.cohort_draws(1)
+    assert (drawn.round, drawn.size, drawn.population) == (1, 3, 8) and len(sdk.cohort_members(1)) == 3
+    with pytest.raises(CoordinatorCohortNotDrawable) as raised:
+        sdk.draw_cohort(accounts[0])
+    assert (raised.value.round, raised.value.cohort_size, raised.value.registered_clients) == (1, 3, 8)

@@ -173,6 +173,55 @@ def test_cohort_size_takes_effect_from_the_next_round(
     assert coordinator.roundInfo(2).cohortSize == 2  # a finalized round keeps its record
 
 
+def test_round_one_draws_its_cohort_once_the_clients_registered(
+    project: Any, owner: Any, oracle: Any, token: Any, chain: Any, outsider: Any
+) -> None:
+    clients = new_clients(owner, 6)
+    coordinator = deploy_coordinator(project, owner, oracle, token, funding=0, cohort_size=2)
+    coordinator.register(commitment("first"), sender=clients[0])
+    with ape.reverts(coordinator.CoordinatorCohortNotDrawable, round=1, cohortSize=2, registeredClients=1):
+        coordinator.drawCohort(sender=owner)  # K >= registered: nothing to sample from
+    for i, client in enumerate(clients[1:], start=1):
+        coordinator.register(commitment(f"round one {i}"), sender=client)
+    with ape.reverts(
+        coordinator.AccessControlUnauthorizedAccount,
+        account=outsider,
+        neededRole=coordinator.DEFAULT_ADMIN_ROLE(),
+    ):
+        coordinator.drawCohort(sender=outsider)
+    receipt = coordinator.drawCohort(sender=owner)
+    seed = expected_seed(coordinator, chain, receipt, 1)
+    assert receipt.events == [
+        coordinator.CohortDrawn(round=1, seed=seed.to_bytes(32, "big"), size=2, population=6)
+    ]
+    members = [c for c in clients if coordinator.isCohortMember(1, c)]
+    assert [clients.index(c) for c in members] == member_indices(seed, 2, 6)
+    with ape.reverts(coordinator.CoordinatorCohortNotDrawable, round=1, cohortSize=2, registeredClients=6):
+        coordinator.drawCohort(sender=owner)  # drawn once: no re-roll
+    outsider_client = next(c for c in clients if c not in members)
+    with ape.reverts(
+        coordinator.CoordinatorNotInCohort, client=outsider_client, round=1, cohortSize=2, population=6
+    ):
+        commit(coordinator, outsider_client, 1)
+    commit(coordinator, members[0], 1)
+    commit(coordinator, members[1], 1)
+    assert coordinator.roundInfo(1).deadline == chain.blocks.head.timestamp  # the cohort committed
+
+
+def test_a_round_with_a_commitment_cannot_draw_a_cohort(
+    project: Any, owner: Any, oracle: Any, token: Any, clients: list[Any]
+) -> None:
+    coordinator = deploy_coordinator(project, owner, oracle, token, funding=0)
+    for i, client in enumerate(clients):
+        coordinator.register(commitment(f"committed {i}"), sender=client)
+    with ape.reverts(coordinator.CoordinatorCohortNotDrawable, round=1, cohortSize=0, registeredClients=5):
+        coordinator.drawCohort(sender=owner)  # no cohort size
+    coordinator.setCohortSize(2, sender=owner)
+    commit(coordinator, clients[0], 1)
+    with ape.reverts(coordinator.CoordinatorCohortNotDrawable, round=1, cohortSize=2, registeredClients=5):
+        coordinator.drawCohort(sender=owner)  # a client committed under "everyone may train"
+
+
 def test_hundred_clients_python_rederivation_matches_the_contract(
     project: Any, owner: Any, oracle: Any, token: Any, chain: Any, accounts: Any
 ) -> None:

@@ -97,3 +97,18 @@ def test_ape_run_deploy_on_anvil_and_rerun_says_it_exists(fresh_anvil: AnvilNode
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"FLB is already deployed on chain 31337: coordinator {record['coordinator']}" in second.stdout
     assert json.loads((tmp_path / "deployments" / "31337.json").read_text()) == record
+
+    settled = subprocess.run(
+        [ape, "run", "deploy", *common, "--initial-model-cid", record["initial_model_cid"], "--force",
+         "--settlement", "--quorum", "3", "--finalizer-bond", "500"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert settled.returncode == 0, settled.stdout + settled.stderr
+    with_settlement = json.loads((tmp_path / "deployments" / "31337.json").read_text())
+    assert with_settlement["settlement"].startswith("0x")
+    assert with_settlement["coordinator"] != record["coordinator"]
+    line = f"settlement  {with_settlement['settlement']} (the oracle must bond 500 tokens to propose)"
+    assert line in settled.stdout

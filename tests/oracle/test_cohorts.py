@@ -36,8 +36,10 @@ def test_a_sampled_round_from_draw_to_verification(tmp_path: Path, accounts: Any
     federation = build_federation(tmp_path, accounts[0], accounts[1], clients, shares, plan)
     federation.scorer = make_evaluator(spec, tmp_path / "cache")
     sdk, oracle = federation.coordinator, Oracle.for_federation(federation)
-    # Round 1 opened at deployment, before anyone registered: no cohort, everyone may train.
-    assert federation.cohort(1) == list(range(CLIENTS)) and not sdk.round(1).sampled
+    # Round 1 opened at deployment, before anyone registered; the operator drew its cohort once
+    # the clients had registered. Nobody trains in it here: it runs out empty.
+    first_seed = int(sdk.round(1).cohort_seed, 16)
+    assert federation.cohort(1) == member_indices(first_seed, SIZE, CLIENTS) and sdk.round(1).sampled
     chain.mine(deltatime=sdk.round(1).reveal_deadline - chain.pending_timestamp + 1)
     [first] = oracle.run_once()
     assert first.round == 1 and sdk.round(2).sampled
@@ -64,8 +66,9 @@ def test_a_sampled_round_from_draw_to_verification(tmp_path: Path, accounts: Any
     )
     assert report.cohort.members == members
     assert [(d.client, d.accepted) for d in report.inputs] == [(m, True) for m in members]
-    assert load_report(federation.store, sdk.round(1).report_cid).cohort is None
-    assert "cohort" not in load_report(federation.store, sdk.round(1).report_cid).to_dict()
+    first_report = load_report(federation.store, sdk.round(1).report_cid)
+    assert first_report.cohort is not None and first_report.cohort.seed == sdk.round(1).cohort_seed
+    assert first_report.inputs == []
     assert verify_round(sdk, federation.store, 2, federation.scorer, start_block=federation.record.block).ok
 
     # Defence in depth: a cohort that left one submitter out rejects that update with the reason.

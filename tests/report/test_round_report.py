@@ -117,6 +117,7 @@ def test_canonical_json_round_trips_to_the_same_bytes() -> None:
     assert document["format"] == REPORT_FORMAT == "flb-round-report/2"
     assert document["rewards"]["budget"] == "1000000000000000000007"
     assert document["privacy"]["epsilon"] == "inf"
+    assert report.cohort is None and "cohort" not in document  # unsampled rounds: no key
     assert raw == json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     again = parse_report(raw)
     assert again == report and again.to_json() == raw

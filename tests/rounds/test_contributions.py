@@ -207,6 +207,40 @@ def test_stratified_sampling_is_exact_on_the_outer_strata() -> None:
     assert phi == exact_shapley(4, Table().value) == [2.5, 2.5, 2.5, 2.5]
 
 
+def test_a_budget_without_inner_samples_spends_itself_on_permutations() -> None:
+    """Twenty clients whose updates each hurt alone and help together (non-IID shares): the outer
+    strata alone value everyone below 0, so a round that improved would pay nobody; permutation
+    sampling's values sum to what the whole cohort brought."""
+    from flb_dapp.rounds.shapley import sampled_shapley, stratified_affordable, stratified_shapley
+
+    n = 20
+
+    class Table:
+        """Caches its values as the round's game does: a coalition costs one evaluation."""
+
+        def __init__(self) -> None:
+            self.n, self.seen = n, set[int]()
+
+        @property
+        def evaluations(self) -> int:
+            return len(self.seen)
+
+        def value(self, mask: int) -> float:
+            self.seen.add(mask)
+            k = mask.bit_count()
+            return 0.0 if k == 0 else -1.0 if k == 1 else 5.0 * (k - 1) / (n - 1)
+
+    outer_only, _ = stratified_shapley(Table(), budget=64, stream=HashStream(b"s"))
+    assert all(v == pytest.approx((-1.0 + 5.0 / 19) / 2) for v in outer_only)
+    assert not stratified_affordable(n, 74) and stratified_affordable(n, 75)  # 2n + 1 + 2(n - 3)
+    rule, values, permutations = sampled_shapley(Table(), budget=64, stream=HashStream(b"s"))
+    assert (rule, permutations) == ("shapley-permutations", 2)  # 64 // (2 * 19) = 1 pair
+    assert sum(values) == pytest.approx(5.0, abs=1e-9) and sum(v > 0 for v in values) == n - 2
+    game = Table()
+    rule, _, permutations = sampled_shapley(game, budget=75, stream=HashStream(b"s"))
+    assert (rule, permutations, game.evaluations) == ("shapley-stratified", 2, 75)
+
+
 def test_dp_rounds_score_coalitions_before_the_noise(lab: ContributionLab) -> None:
     loss = additive({0: 1.0, 1: 2.0, 2: 3.0}, {(0, 1): 2.0})
     dp = {"name": "fedavg", "dp": "fixed", "clip_norm": 10.0, "noise_multiplier": 1.0}

@@ -1,0 +1,101 @@
+"""Benchmark: rounds with 10, 100 and 1,000 registered clients and cohorts of 10, 20 and 50.
+
+Run from the repo root: ``.venv/bin/python bench/scale.py``. Each size is one `flb simulate` run
+as users type it (a subprocess, Ape's embedded chain, the local store, the oracle, claims), on
+the bundled task with ``--per-client 16`` questions each (skew 0.8), the tiny model, ``STEPS``
+local steps, ``ROUNDS`` rounds. From its summary.json, per round: the wall seconds spent training
+the cohort (``train``: the engine's train call, clients in parallel on every core) and in
+everything else: storing, committing and revealing the updates (``submit``), the oracle's sync
+(event reads), fetch, validate, aggregate, evaluate, score and finalize, and the clients'
+claims. Round 1 also pays the oracle's first read of the whole registration history and the
+model's first load, so the figures that say how a round costs are the later rounds' means.
+"Setup" is the rest of the wall time: start-up, deployment and the N registrations.
+
+Peak memory is the process tree's (bench/_process.py). The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from _process import measure
+
+SIZES = [(10, 10), (100, 20), (1000, 50)]  # (registered clients, cohort)
+ROUNDS, STEPS, PER_CLIENT, SEED = 3, 100, 16, 0
+FLB = str(Path(sys.executable).with_name("flb"))
+OTHER = ("submit", "oracle_total", "claims")
+
+
+def run(clients: int, cohort: int, out: Path) -> dict[str, float | int]:
+    command = [
+        FLB, "simulate", "--clients", str(clients), "--cohort", str(cohort), "--rounds", str(ROUNDS),
+        "--steps", str(STEPS), "--per-client", str(PER_CLIENT), "--seed", str(SEED), "--out", str(out),
+    ]  # fmt: skip
+    process = measure(command)
+    summary = json.loads((out / "summary.json").read_text())
+    timings, rounds = summary["timings"], summary["rounds"]
+    later = timings[1:] or timings
+
+    def mean(key: str, rows: list[dict[str, float]]) -> float:
+        return sum(r.get(key, 0.0) for r in rows) / len(rows)
+
+    train = mean("train", later)
+    other = sum(mean(k, later) for k in OTHER)
+    steps = {k.removeprefix("oracle_"): round(mean(k, later), 3) for k in later[0] if k.startswith("oracle_")}
+    spent = sum(t["train"] + sum(t.get(k, 0.0) for k in OTHER) for t in timings)
+    return {
+        "clients": clients,
+        "cohort": cohort,
+        "train_s": round(train, 2),
+        "other_s": round(other, 2),
+        "other_share": round(other / (train + other), 3),
+        "other_per_member_s": round(other / cohort, 3),
+        "submit_s": round(mean("submit", later), 2),
+        "claims_s": round(mean("claims", later), 2),
+        "oracle_steps_s": steps,
+        "round1_other_s": round(sum(timings[0].get(k, 0.0) for k in OTHER), 2),
+        "finalize_gas": [r["finalize_gas"] for r in rounds],
+        "paid_per_round": [sum(int(v) > 0 for v in r["rewards"].values()) for r in rounds],
+        "setup_s": round(process["seconds"] - spent, 1),
+        "wall_s": process["seconds"],
+        "peak_pss_mb": process["peak_pss_mb"],
+        "peak_rss_mb": process["peak_rss_mb"],
+    }
+
+
+def main() -> None:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="flb-bench-scale-") as tmp:
+        for clients, cohort in SIZES:
+            row = run(clients, cohort, Path(tmp) / f"n{clients}")
+            results.append(row)
+            print(
+                f"{clients:5d} clients, cohort {cohort:3d}: train {row['train_s']:6.2f} s, other "
+                f"{row['other_s']:6.2f} s ({row['other_share']:.0%}, {row['other_per_member_s']:.3f} s a "
+                f"member), setup {row['setup_s']:6.1f} s, finalize gas {row['finalize_gas']}, "
+                f"PSS {row['peak_pss_mb']} MB",
+                flush=True,
+            )
+    at_100 = next(r for r in results if r["clients"] == 100)
+    gas = [g for r in results for g in r["finalize_gas"][1:]]
+    print(
+        json.dumps(
+            {
+                "task": f"bundled, tiny, {STEPS} steps, {PER_CLIENT} questions a client, {ROUNDS} rounds",
+                "cores": len(os.sched_getaffinity(0)),
+                "sizes": results,
+                "other_share_at_100": at_100["other_share"],
+                "other_per_member_s": [r["other_per_member_s"] for r in results],
+                "finalize_gas_min_max": [min(gas), max(gas)],
+                "peak_pss_mb_max": max(r["peak_pss_mb"] for r in results),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
