@@ -58,9 +58,8 @@ def cli(ctx: click.Context, config: str | None, network: str | None, verbose: bo
 @click.pass_context
 def once(ctx: click.Context, as_json: bool, sub_config: str | None, sub_network: str | None) -> None:
     """Process every round that is due now, then exit."""
-    from oracle.service import open_oracle, summarize
-
     from flb_dapp.cli.session import ape_logging
+    from oracle.service import open_oracle, summarize
 
     settings = _resolve(ctx, sub_config, sub_network)
     # NOTE: Ape logs each confirmed transaction on stdout: --json must print JSON only.
