@@ -7,6 +7,9 @@ import os
 import subprocess
 import time
 
+# NOTE: reading a process's PSS parses /proc/PID/smaps: sampled every 0.2 s it took a fifth of a
+# core from the 2-core run it measured; once a second costs little and still sees each phase.
+SAMPLE_S = 1.0
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -14,7 +17,7 @@ def measure(command: list[str]) -> dict[str, float]:
     """Wall seconds and peak memory (MB, RSS and PSS summed over the process tree) of ``command``.
 
     RSS counts shared pages in each process; PSS splits them between the processes that map them
-    (what the processes cost the machine). Sampled every 0.2 s."""
+    (what the processes cost the machine). Sampled every SAMPLE_S seconds."""
     import psutil
 
     started = time.perf_counter()
@@ -36,7 +39,7 @@ def measure(command: list[str]) -> dict[str, float]:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass  # a process ended while sampled: the next sample sees the rest
         peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(0.2)
+        time.sleep(SAMPLE_S)
     seconds = time.perf_counter() - started
     stderr = child.stderr.read() if child.stderr else ""
     if child.returncode != 0:
