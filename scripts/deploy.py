@@ -20,6 +20,7 @@ from flb_dapp.chain.deployment import (
     DEFAULT_RECORD_DIR,
     DEFAULT_REVEAL_DURATION,
     TOKEN_DECIMALS,
+    DeploymentRecord,
     deploy_system,
     existing_deployment,
     record_path,
@@ -210,6 +211,10 @@ def cli(
     except FLBError as exc:
         raise click.ClickException(str(exc)) from exc
     record.save(path)
+    _print_record(record, path, finalizer_bond)
+
+
+def _print_record(record: DeploymentRecord, path: Path, finalizer_bond: str) -> None:
     click.echo(f"coordinator {record.coordinator}")
     click.echo(f"token       {record.token}")
     click.echo(f"oracle      {record.oracle}")

@@ -209,13 +209,7 @@ def simulate(
     )
     check_task(config)
     console = Console(stderr=as_json)
-    title = (
-        f"FLB simulation: {clients} clients, {rounds} rounds, {strategy}"
-        + (", real task" if task == "real" else "")
-        + (f", dp={dp}" if dp != "none" else "")
-        + (f", {malicious} malicious" if malicious else "")
-    )
-    table, show = round_table(title, console)
+    table, show = round_table(run_title(config, strategy, dp), console)
     where = "Ape's embedded chain" if network == "ethereum:local:test" else network
     console.print(f"deploying on {where}; run folder {out}", soft_wrap=True)
     with ape_logging(cli.verbose), connect(network):
@@ -224,11 +218,25 @@ def simulate(
         click.echo(json.dumps(summary, indent=2))
         return
     console.print(table)
-    # Plain lines: paths must stay whole for users and scripts, whatever the terminal width.
+    print_outputs(summary, out)
+
+
+def print_outputs(summary: dict[str, Any], out: Path) -> None:
+    """The accuracy change and where the run's files are, as plain lines: paths must stay whole
+    for users and scripts, whatever the terminal width."""
     click.echo(f"accuracy {summary['initial_accuracy']:.3f} -> {summary['rounds'][-1]['accuracy']:.3f}")
     click.echo(f"summary: {out / 'summary.json'}")
     click.echo(f"plot:    {out / 'plot.png'}")
     click.echo(f"reports: {out / 'reports'}")
+
+
+def run_title(config: Any, strategy: str, dp: str) -> str:
+    return (
+        f"FLB simulation: {config.clients} clients, {config.rounds} rounds, {strategy}"
+        + (", real task" if config.task == "real" else "")
+        + (f", dp={dp}" if dp != "none" else "")
+        + (f", {config.malicious} malicious" if config.malicious else "")
+    )
 
 
 def round_table(title: str, console: Any) -> tuple[Any, Callable[[Any], None]]:
