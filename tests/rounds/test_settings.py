@@ -24,6 +24,7 @@ def test_every_configured_rule_reaches_the_round() -> None:
         "scoring": "prototype",
         "shapley_exact_max": 6,
         "shapley_budget": 99,
+        "score_tolerance": 1e-4,
         "norm_factor": 5.0,
         "duplicate_cosine": 0.9,
         "max_update_bytes": 1 << 20,
@@ -60,3 +61,11 @@ def test_a_bad_strategy_fails_when_the_configuration_is_read(
 def test_round_settings_from_a_report_ignore_a_seed() -> None:
     settings = RoundSettings.from_description({"scoring": "prototype", "dp_seed": 11, "seed": 12})
     assert settings.dp_seed is None and settings.scoring == "prototype"
+
+
+def test_a_score_tolerance_outside_zero_to_one_is_refused() -> None:
+    from flb_dapp.exceptions import RoundError
+
+    for bad in (-1e-5, 1.0):
+        with pytest.raises(RoundError, match=rf"score_tolerance must be in \[0, 1\), got {bad}"):
+            RoundRules(score_tolerance=bad)
