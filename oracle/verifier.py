@@ -113,11 +113,15 @@ class Verifier:
         return self._scorer
 
     def open_rounds(self) -> list[int]:
-        """Proposed rounds that no quorum decided and that are not final or stale, oldest first."""
+        """Proposed rounds that no quorum decided, not final or stale, still open to a vote (within
+        the challenge window, or with a challenge open), oldest first."""
         rounds = []
+        now = self.coordinator.now()
         for number in range(self.settlement.final_round + 1, self.coordinator.current_round):
             proposal = self.settlement.proposal(number)
-            if proposal.proposed and not (proposal.decided or proposal.final or proposal.stale):
+            if not proposal.proposed or proposal.decided or proposal.final or proposal.stale:
+                continue
+            if now < proposal.window_end or self.settlement.challenge_info(number).open:
                 rounds.append(number)
         return rounds
 

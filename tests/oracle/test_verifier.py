@@ -126,3 +126,14 @@ def test_verifiers_attest_an_honest_round_and_overturn_a_self_paying_one(
         proof = [bytes.fromhex(p[2:]) for p in honest.report.rewards.proof_of(client.address)]
         sdk.claim(client, owed, proof)
         assert sdk.client(client.address).claimed == owed > 0
+
+    # Round 3 ran out with no update while round 2 was decided; nobody votes in time: past its
+    # window the proposal is no longer open to a vote, and the verifier's tick finalizes it instead.
+    sdk.token.transfer(accounts[1].address, RULES.min_finalizer_bond, sender=accounts[0])
+    settlement.deposit_bond(accounts[1], RULES.min_finalizer_bond)  # slashed: it bonds again
+    [third] = oracle.run_once()
+    assert third.round == 3
+    chain.mine(deltatime=RULES.challenge_window + 1)
+    assert verifiers[0].open_rounds() == [] and verifiers[0].run_once() == []
+    assert settlement.proposal(3).final and sdk.latest_confirmed_round == 3
+    assert sdk.round(3).rewards_root == third.rewards_root
