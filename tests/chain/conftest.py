@@ -13,7 +13,9 @@ from flb_dapp.storage.cid import cid_of_bytes
 INITIAL = cid_of_bytes(b"initial")
 
 
-def deploy(accounts: Any, fund_amount: int = 5_000) -> tuple[Coordinator, DeploymentRecord]:
+def deploy(
+    accounts: Any, fund_amount: int = 5_000, cohort_size: int = 0
+) -> tuple[Coordinator, DeploymentRecord]:
     """Admin accounts[0], oracle accounts[1]; rounds of 600 s with a budget of 1,000 tokens."""
     record = deploy_system(
         accounts[0],
@@ -23,6 +25,7 @@ def deploy(accounts: Any, fund_amount: int = 5_000) -> tuple[Coordinator, Deploy
         reward_per_round=1_000,
         token_supply=10**6,
         fund_amount=fund_amount,
+        cohort_size=cohort_size,
     )
     return Coordinator(record.coordinator, record.block), record
 

@@ -16,25 +16,15 @@ from flb_dapp.chain.reverts import translate_reverts
 from flb_dapp.chain.types import FinalizeRequest
 from flb_dapp.exceptions import ConfigError, CoordinatorCohortNotDrawable, CoordinatorNotInCohort
 from flb_dapp.storage.cid import cid_of_bytes
-from tests.chain.conftest import INITIAL
+from tests.chain.conftest import INITIAL, deploy
 
 CID = cid_of_bytes(b"update")
 
 
 def deploy_sampled(accounts: Any, chain: Any, size: int) -> Coordinator:
     """Cohort size ``size``; accounts[2:10] register in round 1, round 2 is open and sampled."""
-    record = deploy_system(
-        accounts[0],
-        initial_model_cid=INITIAL,
-        oracle=accounts[1].address,
-        round_duration=600,
-        reward_per_round=1_000,
-        token_supply=10**6,
-        fund_amount=5_000,
-        cohort_size=size,
-    )
+    sdk, record = deploy(accounts, cohort_size=size)
     assert record.cohort_size == size
-    sdk = Coordinator(record.coordinator, record.block)
     for i in range(2, 10):
         sdk.register(accounts[i], bytes([i]) * 32)
     info = sdk.round(1)
@@ -104,17 +94,7 @@ def test_the_deployment_option_is_checked_and_recorded(accounts: Any, tmp_path: 
 
 
 def test_draw_cohort_samples_round_one_and_reports_a_second_draw(accounts: Any) -> None:
-    record = deploy_system(
-        accounts[0],
-        initial_model_cid=INITIAL,
-        oracle=accounts[1].address,
-        round_duration=600,
-        reward_per_round=1_000,
-        token_supply=10**6,
-        fund_amount=5_000,
-        cohort_size=3,
-    )
-    sdk = Coordinator(record.coordinator, record.block)
+    sdk, _ = deploy(accounts, cohort_size=3)
     for i in range(2, 10):
         sdk.register(accounts[i], bytes([i]) * 32)
     sdk.draw_cohort(accounts[0])

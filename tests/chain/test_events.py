@@ -6,22 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from flb_dapp.chain.coordinator import Coordinator
-from flb_dapp.chain.deployment import deploy_system
 from flb_dapp.chain.embedded_logs import embedded_logs
-from tests.chain.conftest import INITIAL
+from tests.chain.conftest import deploy
 
 
 def deployed(accounts: Any) -> Coordinator:
-    record = deploy_system(
-        accounts[0],
-        initial_model_cid=INITIAL,
-        oracle=accounts[1].address,
-        round_duration=600,
-        reward_per_round=1_000,
-        token_supply=10**6,
-        fund_amount=5_000,
-    )
-    return Coordinator(record.coordinator, record.block)
+    return deploy(accounts)[0]
 
 
 def test_the_embedded_reader_returns_what_eth_tester_returns(accounts: Any, chain: Any) -> None:
