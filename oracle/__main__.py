@@ -44,12 +44,17 @@ def _resolve(ctx: click.Context, sub_config: str | None, sub_network: str | None
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, network: str | None, verbose: bool) -> None:
     """The FLB oracle: aggregates each due round and finalizes it on chain."""
+    configure_logging(verbose)
+    ctx.obj = _settings(config, network)
+
+
+def configure_logging(verbose: bool) -> None:
+    """The services' log format; FLB's own loggers at INFO, the rest at WARNING unless verbose."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("flb").setLevel(logging.INFO)
-    ctx.obj = _settings(config, network)
 
 
 @cli.command()

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from oracle.__main__ import _resolve, _settings, main_guard, settings_options
+from oracle.__main__ import _resolve, _settings, configure_logging, main_guard, settings_options
 from oracle.verifier import Verifier
 
 log = logging.getLogger("flb.verifier")
@@ -63,11 +63,7 @@ def open_verifier(settings: Any) -> Iterator[Verifier]:
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, network: str | None, verbose: bool) -> None:
     """The FLB verifier: recomputes proposed rounds, attests or challenges them."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("flb").setLevel(logging.INFO)
+    configure_logging(verbose)
     ctx.obj = _settings(config, network)
 
 
