@@ -11,6 +11,8 @@ Settlement (FLBSettlement): propose (its bookkeeping plus the finalizeRound it f
 the deciding attestation (which settles and confirms the round), finalize after the window,
 challenge, and the deciding vote of a winning challenge (slash, fund the pool, replace and confirm
 the round), with 1 and 100 clients per round: the same figures.
+Admission: setAdmitted (allowlist), register with a registration bond (approve not counted),
+requestExit and withdrawBond.
 Last line: {"register": G, "commitUpdate": G, "revealUpdate": G, "commitAndReveal": G,
 "finalizeRound": {"1": G, "10": G, "100": G}, "claim": G,
 "cohort": {"<clients>/<K>": {"commitUpdate": G, "revealUpdate": G, "finalizeRound": G}, ...}}
@@ -220,6 +222,35 @@ def measure_settlement(clients_in_round, accounts, deployer, oracle, staff) -> d
     return gas
 
 
+def measure_admission(accounts: list, deployer, oracle) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Gas of an allowlist deployment with a bond: admit, register (locks the bond), exit, withdraw."""
+    from ape import chain
+
+    from flb_dapp.chain.admission import AdmissionRules
+    from flb_dapp.chain.coordinator import Coordinator
+    from flb_dapp.chain.deployment import deploy_system
+
+    record = deploy_system(
+        deployer,
+        initial_model_cid=cid(b"initial"),
+        oracle=oracle.address,
+        reward_per_round=10**21,
+        token_supply=10**24,
+        fund_amount=10**23,
+        admission=AdmissionRules("allowlist", 10**19, 60),
+    )
+    sdk = Coordinator(record.coordinator, record.block)
+    client = accounts[0]
+    sdk.token.transfer(client.address, 10**19, sender=deployer)
+    sdk.lock_bond_allowance(client)
+    admitted = sdk.set_admitted(deployer, client.address).gas_used
+    registered = sdk.register(client, hashlib.sha256(b"bonded data").digest()).gas_used
+    exited = sdk.request_exit(client).gas_used
+    chain.mine(deltatime=61)
+    withdrawn = sdk.withdraw_bond(client).gas_used
+    return {"setAdmitted": admitted, "register": registered, "requestExit": exited, "withdrawBond": withdrawn}
+
+
 def main() -> None:
     from ape import accounts, networks
 
@@ -235,12 +266,14 @@ def main() -> None:
         }
         staff = [test_accounts[i] for i in (2, 3, 4)]
         settlement = {n: measure_settlement(n, clients, deployer, oracle, staff) for n in (1, 100)}
+        admission = measure_admission(clients[:1], deployer, oracle)
     for n, row in results.items():
         print(f"{n:>3} clients: " + ", ".join(f"{k}={v:,}" for k, v in row.items()))
     for key, row in cohorts.items():
         print(f"cohort {key:>6}: " + ", ".join(f"{k}={v:,}" for k, v in row.items()))
     for n, row in settlement.items():
         print(f"settlement, {n:>3} clients: " + ", ".join(f"{k}={v:,}" for k, v in row.items()))
+    print("admission (allowlist, bonded): " + ", ".join(f"{k}={v:,}" for k, v in admission.items()))
     summary = {
         "register": max(r["register"] for r in results.values()),
         "commitUpdate": max(r["commitUpdate"] for r in results.values()),
@@ -250,6 +283,7 @@ def main() -> None:
         "claim": max(r["claim"] for r in results.values()),
         "cohort": cohorts,
         "settlement": {str(n): row for n, row in settlement.items()},
+        "admission": admission,
     }
     targets_met = (
         summary["commitAndReveal"] <= 90_000

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
@@ -10,6 +9,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IFLBCoordinator} from "./interfaces/IFLBCoordinator.sol";
 import {CohortSampling} from "./CohortSampling.sol";
 import {IFLBSettlement} from "./interfaces/IFLBSettlement.sol";
+import {ClientAdmission} from "./ClientAdmission.sol";
 
 /// @title FLBCoordinator
 /// @notice Drives federated LoRA fine-tuning rounds: registration, one committed-then-revealed
@@ -32,7 +32,8 @@ import {IFLBSettlement} from "./interfaces/IFLBSettlement.sol";
 ///      `finalizeRound` records a proposal (only the settlement may call it), claims pay the root
 ///      of the latest confirmed round, and the settlement confirms (`confirmRound`) or replaces
 ///      (`replaceRound`) each round in order (see `FLBSettlement`).
-contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
+///      Admission (allowlist, registration bonds, exits) is `ClientAdmission`'s.
+contract FLBCoordinator is IFLBCoordinator, ClientAdmission, Pausable {
     using SafeERC20 for IERC20;
 
     /// @notice May finalize rounds while no settlement is set.
@@ -97,7 +98,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     enum ClientStatus {
         None,
         Active,
-        Banned
+        Banned,
+        Exited // asked to leave (`requestExit`): never active again; its bond is released later
     }
 
     // One slot per client, non-zero from registration on: a commit and a reveal update it in place.
@@ -151,6 +153,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     /// @param rewardPerRound Most reward tokens the oracle may allocate in one round.
     /// @param cohortSize Clients sampled per round from round 1 on; 0 lets every registered client
     ///        train (see `setCohortSize`).
+    /// @param admission Who may register and the bond it locks (`IClientAdmission`); fixed for good.
     constructor(
         IERC20 token,
         address admin,
@@ -159,8 +162,9 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint32 roundDuration,
         uint32 revealDuration,
         uint128 rewardPerRound,
-        uint32 cohortSize
-    ) {
+        uint32 cohortSize,
+        AdmissionRules memory admission
+    ) ClientAdmission(admission, admin) {
         if (roundDuration == 0) revert CoordinatorInvalidRoundDuration(roundDuration);
         if (revealDuration == 0) revert CoordinatorInvalidRevealDuration(revealDuration);
         (uint8 codec, bytes32 digest) = _splitCid(initialModelCid);
@@ -182,6 +186,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     /// @dev Stores `keccak256(abi.encode(msg.sender, manifestDigest))`, so a copy of this
     ///      transaction's argument sent first from another address registers another value and
     ///      cannot block the sender.
+    ///      On an `allowlist` deployment only an admitted address may register; with a
+    ///      registration bond the caller must have approved it (it is locked until a clean exit).
     /// @param manifestDigest Hash of the canonical manifest of the client's data; not zero.
     function register(bytes32 manifestDigest) external whenNotPaused {
         if (manifestDigest == bytes32(0)) revert CoordinatorInvalidCommitment();
@@ -198,6 +204,32 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         _ownerOf[bound] = msg.sender;
         _config.activeClients += 1;
         emit ClientRegistered(msg.sender, bound, _config.currentRound);
+        _admit(msg.sender, rewardToken);
+    }
+
+    /// @notice Leave the federation: you stop counting as active at once (an unrevealed commitment
+    ///         of the open round stops counting as pending) and may withdraw your bond after the
+    ///         deployment's exit delay, unless the admin bans you before. Rewards stay claimable.
+    function requestExit() external whenNotPaused {
+        ClientSlot storage client = _clients[msg.sender];
+        _requireActive(client.status, msg.sender);
+        client.status = ClientStatus.Exited;
+        _leaveActiveSet(client);
+        _startExit(msg.sender);
+    }
+
+    /// @notice Take your registration bond back once the exit delay after `requestExit` passed.
+    function withdrawBond() external whenNotPaused {
+        if (_clients[msg.sender].status != ClientStatus.Exited) revert CoordinatorNotExited(msg.sender);
+        _returnBond(msg.sender, rewardToken);
+    }
+
+    /// @dev Reverts unless `status` lets a client commit, reveal or exit.
+    function _requireActive(ClientStatus status, address client) private view {
+        if (status == ClientStatus.Active) return;
+        if (status == ClientStatus.None) revert CoordinatorNotRegistered(client);
+        if (status == ClientStatus.Banned) revert CoordinatorClientBanned(client);
+        revert CoordinatorClientExited(client, _releaseTime(client));
     }
 
     /// @notice Commit to your update for the open round; reveal it with `revealUpdate` once the
@@ -211,9 +243,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         uint40 deadline = slot.deadline;
         if (block.timestamp >= deadline) revert CoordinatorRoundClosed(round, deadline);
         ClientSlot storage client = _clients[msg.sender];
-        ClientStatus status = client.status;
-        if (status == ClientStatus.None) revert CoordinatorNotRegistered(msg.sender);
-        if (status == ClientStatus.Banned) revert CoordinatorClientBanned(msg.sender);
+        _requireActive(client.status, msg.sender);
         uint32 target = config.activeClients;
         if (slot.sampled) target = _requireCohortMember(round, msg.sender, target);
         if (commitment == bytes32(0)) revert CoordinatorInvalidCommitment();
@@ -257,7 +287,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         ClientSlot storage client = _clients[msg.sender];
         if (client.committedRound != round) revert CoordinatorNotCommitted(msg.sender, round);
         if (client.lastSubmittedRound == round) revert CoordinatorAlreadySubmitted(msg.sender, round);
-        if (client.status == ClientStatus.Banned) revert CoordinatorClientBanned(msg.sender);
+        _requireActive(client.status, msg.sender);
         if (numSamples == 0) revert CoordinatorInvalidSampleCount(numSamples);
         _splitCid(cid);
         if (bytes20(computeCommitment(msg.sender, round, cid, numSamples, salt)) != client.commitment) {
@@ -504,11 +534,16 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
     /// @param amount Tokens to move from the caller into the pool.
     function fundRewards(uint256 amount) external {
         if (amount == 0) revert CoordinatorZeroAmount();
+        _addToPool(msg.sender, amount);
+        rewardToken.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @dev Books `amount` tokens the contract holds (or is about to) as unallocated rewards.
+    function _addToPool(address funder, uint256 amount) private {
         uint256 total = _totalFunded + amount;
         _totalFunded = total;
         _pool.unallocated += SafeCast.toUint104(amount);
-        emit RewardsFunded(msg.sender, amount, total);
-        rewardToken.safeTransferFrom(msg.sender, address(this), amount);
+        emit RewardsFunded(funder, amount, total);
     }
 
     /// @notice Set the durations and reward budget of the rounds opened from the next one on; the
@@ -556,6 +591,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
 
     /// @notice Ban or unban a client: a banned client cannot commit or reveal and does not count
     ///         as active; its unrevealed commitment in the open round stops counting as pending.
+    ///         A ban forfeits the client's registration bond to the reward pool, during its exit
+    ///         delay too (what the delay is for); unbanning makes it active again without a bond.
     /// @param client The client's address.
     /// @param banned The new status.
     function setClientBanned(address client, bool banned) external onlyRole(DEFAULT_ADMIN_ROLE) {
@@ -564,30 +601,37 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         if (status == ClientStatus.None) revert CoordinatorNotRegistered(client);
         if ((status == ClientStatus.Banned) == banned) return;
         slot.status = banned ? ClientStatus.Banned : ClientStatus.Active;
-        Config memory config = _config;
-        uint256 round = config.currentRound;
-        RoundSlot storage roundSlot = _rounds[round].slot;
-        bool pendingInOpenRound = slot.committedRound == round && slot.lastSubmittedRound != round;
+        emit ClientBanStatusChanged(client, banned);
         if (banned) {
-            config.activeClients -= 1;
-            _config.activeClients = config.activeClients;
-            emit ClientBanStatusChanged(client, banned);
-            uint32 pending = roundSlot.pendingReveals;
-            if (pendingInOpenRound) {
-                pending -= 1;
-                roundSlot.pendingReveals = pending;
-            }
-            // Every client still active (or every member) may have committed already: then nobody
-            // is left to wait for.
-            uint32 target = config.activeClients;
-            if (roundSlot.sampled && _rounds[round].cohort.size < target) target = _rounds[round].cohort.size;
-            if (target > 0 && pending >= target && block.timestamp < roundSlot.deadline) {
-                _closeCommitPhase(roundSlot, round);
-            }
+            if (status == ClientStatus.Active) _leaveActiveSet(slot);
+            uint128 forfeited = _forfeitBond(client);
+            if (forfeited != 0) _addToPool(address(this), forfeited);
         } else {
-            _config.activeClients = config.activeClients + 1;
-            if (pendingInOpenRound) roundSlot.pendingReveals += 1;
-            emit ClientBanStatusChanged(client, banned);
+            _config.activeClients += 1;
+            uint256 round = _config.currentRound;
+            if (slot.committedRound == round && slot.lastSubmittedRound != round) {
+                _rounds[round].slot.pendingReveals += 1;
+            }
+        }
+    }
+
+    /// @dev `client` stopped being active (banned or exited): one active client less, its
+    ///      unrevealed commitment of the open round no longer pending, and the commit phase closes
+    ///      if everyone left (or the whole cohort) has committed.
+    function _leaveActiveSet(ClientSlot storage client) private {
+        uint32 active = _config.activeClients - 1;
+        _config.activeClients = active;
+        uint256 round = _config.currentRound;
+        RoundSlot storage roundSlot = _rounds[round].slot;
+        uint32 pending = roundSlot.pendingReveals;
+        if (client.committedRound == round && client.lastSubmittedRound != round) {
+            pending -= 1;
+            roundSlot.pendingReveals = pending;
+        }
+        uint32 target = active;
+        if (roundSlot.sampled && _rounds[round].cohort.size < target) target = _rounds[round].cohort.size;
+        if (target > 0 && pending >= target && block.timestamp < roundSlot.deadline) {
+            _closeCommitPhase(roundSlot, round);
         }
     }
 
@@ -647,7 +691,7 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
         return (next.roundDuration, next.revealDuration, next.rewardPerRound);
     }
 
-    /// @notice Registered clients that are not banned.
+    /// @notice Registered clients that are not banned and did not exit.
     function activeClients() external view returns (uint256) {
         return _config.activeClients;
     }
@@ -744,7 +788,8 @@ contract FLBCoordinator is IFLBCoordinator, AccessControl, Pausable {
             datasetCommitment: _commitmentOf[client],
             committedRound: slot.committedRound,
             commitment: slot.commitment,
-            registrationIndex: _ledger[client].registrationIndex
+            registrationIndex: _ledger[client].registrationIndex,
+            exited: slot.status == ClientStatus.Exited
         });
     }
 

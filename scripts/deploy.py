@@ -16,6 +16,7 @@ import click
 from ape.cli import ConnectedProviderCommand
 
 from flb_dapp.chain.accounts import is_local_chain, load_account, read_password
+from flb_dapp.chain.admission import ADMISSION_MODES, DEFAULT_EXIT_DELAY, AdmissionRules
 from flb_dapp.chain.deployment import (
     DEFAULT_RECORD_DIR,
     DEFAULT_REVEAL_DURATION,
@@ -79,6 +80,26 @@ def _tokens(value: str) -> int:
     show_default=True,
     type=click.IntRange(0, 2**32 - 1),
     help="Clients sampled per round (0: every registered client trains every round).",
+)
+@click.option(
+    "--admission",
+    type=click.Choice(ADMISSION_MODES),
+    default="open",
+    show_default=True,
+    help="Who may register: anyone (open) or the addresses a registrar admits (allowlist).",
+)
+@click.option(
+    "--registration-bond",
+    default="0",
+    show_default=True,
+    help="Reward tokens a client locks when it registers (returned after a clean exit).",
+)
+@click.option(
+    "--client-exit-delay",
+    default=DEFAULT_EXIT_DELAY,
+    show_default=True,
+    type=click.IntRange(0, 2**32 - 1),
+    help="Seconds between a client's exit and its bond's return (a ban before then forfeits it).",
 )
 @click.option(
     "--settlement",
@@ -147,6 +168,9 @@ def cli(
     reveal_duration: int,
     reward_per_round: str,
     cohort_size: int,
+    admission: str,
+    registration_bond: str,
+    client_exit_delay: int,
     with_settlement: bool,
     quorum: int,
     challenge_window: int,
@@ -195,23 +219,28 @@ def cli(
             token_supply=_tokens(token_supply),
             fund_amount=_tokens(fund) if fund is not None else None,
             cohort_size=cohort_size,
-            settlement=SettlementParameters(
-                min_finalizer_bond=_tokens(finalizer_bond),
-                min_verifier_bond=_tokens(verifier_bond),
-                challenge_bond=_tokens(challenge_bond),
-                challenge_window=challenge_window,
-                resolution_period=resolution_period,
-                exit_delay=exit_delay,
-                quorum=quorum,
-                slash_share_bps=slash_share,
-            )
-            if with_settlement
-            else None,
+            settlement=_settlement_rules(
+                with_settlement,
+                (finalizer_bond, verifier_bond, challenge_bond),
+                (challenge_window, resolution_period, exit_delay, quorum, slash_share),
+            ),
+            admission=AdmissionRules(admission, _tokens(registration_bond), client_exit_delay),  # type: ignore[arg-type]
         )
     except FLBError as exc:
         raise click.ClickException(str(exc)) from exc
     record.save(path)
     _print_record(record, path, finalizer_bond)
+
+
+def _settlement_rules(
+    enabled: bool, bonds: tuple[str, str, str], rules: tuple[int, int, int, int, int]
+) -> SettlementParameters | None:
+    """The --settlement options (bonds in whole tokens) as the contract's parameters."""
+    if not enabled:
+        return None
+    finalizer, verifier, challenge = (_tokens(bond) for bond in bonds)
+    window, resolution, exit_delay, quorum, share = rules
+    return SettlementParameters(finalizer, verifier, challenge, window, resolution, exit_delay, quorum, share)
 
 
 def _print_record(record: DeploymentRecord, path: Path, finalizer_bond: str) -> None:
@@ -220,6 +249,12 @@ def _print_record(record: DeploymentRecord, path: Path, finalizer_bond: str) -> 
     click.echo(f"oracle      {record.oracle}")
     if record.cohort_size:
         click.echo(f"cohort      {record.cohort_size} clients per round")
+    bond = (
+        f", bond {Decimal(record.registration_bond) / TOKEN_DECIMALS} tokens"
+        if record.registration_bond
+        else ""
+    )
+    click.echo(f"admission   {record.admission}{bond}")
     if record.settlement:
         click.echo(
             f"settlement  {record.settlement} (the oracle must bond {finalizer_bond} tokens to propose)"

@@ -47,6 +47,7 @@ interface IFLBCoordinator {
         uint64 committedRound; // latest round the client committed in
         bytes20 commitment; // the first 20 bytes of that round's commitment
         uint32 registrationIndex; // 0 for the first client registered, 1 for the next ...
+        bool exited; // asked to leave (`requestExit`); `bondOf` says when its bond is released
     }
 
     // --- events -------------------------------------------------------------------------------
@@ -107,11 +108,11 @@ interface IFLBCoordinator {
     /// @notice Raised by `register` with a zero manifest digest and by `commitUpdate` with a zero
     ///         commitment.
     error CoordinatorInvalidCommitment();
-    /// @notice Raised by `commitUpdate` when the caller never registered, and by `setClientBanned`
-    ///         for an address that never registered.
+    /// @notice Raised by `commitUpdate`, `revealUpdate` and `requestExit` when the caller never
+    ///         registered, and by `setClientBanned` for an address that never registered.
     /// @param client The caller of `commitUpdate`, or the address passed to `setClientBanned`.
     error CoordinatorNotRegistered(address client);
-    /// @notice Raised by `commitUpdate` and `revealUpdate` when the caller is banned.
+    /// @notice Raised by `commitUpdate`, `revealUpdate` and `requestExit` when the caller is banned.
     /// @param client The caller.
     error CoordinatorClientBanned(address client);
     /// @notice Raised by `commitUpdate` and `revealUpdate` for any round but the open one, and by

@@ -17,6 +17,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from flb_dapp.chain import preflight
+from flb_dapp.chain.admission import CoordinatorAdmission
 from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, contract_type, deployed_contract
 from flb_dapp.chain.cohort import Cohort
 from flb_dapp.chain.events import CoordinatorEvents
@@ -56,7 +57,7 @@ def commitment_hash(client: str, round_number: int, cid: str, num_samples: int, 
 COMMIT_GAS_LIMIT = 150_000
 
 
-class Coordinator(CoordinatorEvents):
+class Coordinator(CoordinatorEvents, CoordinatorAdmission):
     """The FLB coordinator at ``address`` on the connected Ape network.
 
     ``start_block`` (the deployment block, from the deployment record) is where event readers
@@ -203,6 +204,7 @@ class Coordinator(CoordinatorEvents):
             committed_round=int(info.committedRound),
             commitment=hex_text(info.commitment),
             registration_index=int(info.registrationIndex),
+            exited=bool(info.exited),
         )
 
     def is_oracle(self, address: str) -> bool:
@@ -265,7 +267,10 @@ class Coordinator(CoordinatorEvents):
 
     # --- transactions ---------------------------------------------------------------------------
     def register(self, account: Any, commitment: bytes) -> Any:
+        """Register with a dataset commitment; approves the registration bond first, if any."""
         self.check_can_register(account.address, commitment)
+        self.check_admission(account.address)
+        self.lock_bond_allowance(account)
         with translate_reverts():
             return self.contract.register(commitment, sender=account)
 

@@ -16,6 +16,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from flb_dapp.atomic import atomic_write_text
+from flb_dapp.chain.admission import AdmissionRules
 from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, abi_hash, contract_type
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.reverts import translate_reverts
@@ -46,6 +47,9 @@ class DeploymentRecord:
     reveal_duration: int = 0
     cohort_size: int = 0  # clients sampled per round from round 1 on; 0: every registered client
     settlement: str = ""  # the FLBSettlement deciding rounds; '' while the oracle role does
+    admission: str = "open"  # 'open' (anyone registers) or 'allowlist' (a registrar admits)
+    registration_bond: int = 0  # reward-token units a client locks at registration
+    client_exit_delay: int = 0  # seconds between a client's exit and its bond's return
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_text(path, json.dumps(asdict(self), indent=2) + "\n")
@@ -96,6 +100,16 @@ def existing_deployment(path: str | Path) -> DeploymentRecord | None:
     return record
 
 
+def _check_uint32(round_duration: int, reveal_duration: int, cohort_size: int) -> None:
+    """The constructor's uint32 parameters, refused before any gas is spent."""
+    if round_duration <= 0 or round_duration >= 2**32:
+        raise ConfigError(f"round duration must be 1 .. 2^32-1 seconds, got {round_duration}")
+    if reveal_duration <= 0 or reveal_duration >= 2**32:
+        raise ConfigError(f"reveal duration must be 1 .. 2^32-1 seconds, got {reveal_duration}")
+    if not 0 <= cohort_size < 2**32:
+        raise ConfigError(f"cohort size must be 0 .. 2^32-1 clients, got {cohort_size}")
+
+
 def deploy_system(
     deployer: Any,
     *,
@@ -109,22 +123,20 @@ def deploy_system(
     network_name: str = "",
     cohort_size: int = 0,
     settlement: SettlementParameters | None = None,
+    admission: AdmissionRules | None = None,
 ) -> DeploymentRecord:
     """Deploy the reward token and the coordinator, grant the oracle role, fund the pool.
 
     ``cohort_size`` K > 0 samples exactly K clients per round once more than K are registered
     (rounds opened with at most K registered let everyone train); 0 lets every client train.
     With ``settlement`` rules, an FLBSettlement is deployed and set on the coordinator, and the
-    oracle gets its finalizer role: it must then bond (``Settlement.deposit_bond``) to propose."""
+    oracle gets its finalizer role: it must then bond (``Settlement.deposit_bond``) to propose.
+    ``admission`` (default: open, free) decides who may register and the bond it locks."""
     from ape import chain
     from ape.contracts import ContractContainer
 
-    if round_duration <= 0 or round_duration >= 2**32:
-        raise ConfigError(f"round duration must be 1 .. 2^32-1 seconds, got {round_duration}")
-    if reveal_duration <= 0 or reveal_duration >= 2**32:
-        raise ConfigError(f"reveal duration must be 1 .. 2^32-1 seconds, got {reveal_duration}")
-    if not 0 <= cohort_size < 2**32:
-        raise ConfigError(f"cohort size must be 0 .. 2^32-1 clients, got {cohort_size}")
+    _check_uint32(round_duration, reveal_duration, cohort_size)
+    admission = admission or AdmissionRules()
     initial_raw = cid_to_bytes(initial_model_cid)
     oracle_address = to_checksum_address(oracle) if oracle else deployer.address
     funding = fund_amount if fund_amount is not None else min(token_supply, reward_per_round * 100)
@@ -144,6 +156,7 @@ def deploy_system(
             reveal_duration,
             reward_per_round,
             cohort_size,
+            admission.as_tuple(),
         )
     block = int(chain.get_receipt(coordinator.txn_hash).block_number)
     sdk = Coordinator(coordinator.address, block)
@@ -170,4 +183,7 @@ def deploy_system(
         reveal_duration=reveal_duration,
         cohort_size=cohort_size,
         settlement=settlement_address,
+        admission=admission.mode,
+        registration_bond=admission.registration_bond,
+        client_exit_delay=admission.exit_delay,
     )

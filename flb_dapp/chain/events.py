@@ -84,8 +84,8 @@ class EventIndex:
         self.scanned_to, self.scanned_hash = stop, str(chain.blocks[stop].hash)
 
 
-class CoordinatorEvents:
-    """Event readers over ``contract`` (an Ape contract instance) from ``start_block`` on."""
+class ContractEvents:
+    """The indexed log reader over ``contract`` (an Ape contract instance) from ``start_block`` on."""
 
     contract: Any
     start_block: int
@@ -114,6 +114,10 @@ class CoordinatorEvents:
             and start_block <= log.block_number <= stop
             and all(getattr(log, k) == v for k, v in search.items())
         ]
+
+
+class CoordinatorEvents(ContractEvents):
+    """The coordinator's event readers."""
 
     def updates(
         self, round_number: int | None = None, start_block: int = 0, stop_block: int | None = None
@@ -215,3 +219,16 @@ class CoordinatorEvents:
             )
             for log in self._logs("RewardClaimed", start_block, stop_block)
         ]
+
+    def admission_changes(self, start_block: int = 0, stop_block: int | None = None) -> list[str]:
+        """Clients whose bond or exit changed (``BondLocked``, ``ExitRequested``, ``BondReturned``,
+        ``BondForfeited``) in the blocks, each once, in order of first change."""
+        changed: dict[str, None] = {}
+        logs = [
+            log
+            for name in ("BondLocked", "ExitRequested", "BondReturned", "BondForfeited")
+            for log in self._logs(name, start_block, stop_block)
+        ]
+        for log in sorted(logs, key=lambda log: (int(log.block_number), int(log.log_index))):
+            changed.setdefault(to_checksum_address(log.client), None)
+        return list(changed)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from eth_utils import to_checksum_address
 
+from flb_dapp.chain.admission_errors import CoordinatorClientExited
 from flb_dapp.chain.types import FinalizeRequest, PendingReveal, hex_text
 from flb_dapp.exceptions import (
     AccessControlUnauthorizedAccount,
@@ -91,6 +92,12 @@ def check_can_commit(sdk: Coordinator, address: str, round_number: int, num_samp
         raise CoordinatorNotRegistered(f"{who} is not registered; run `flb register` first", client=who)
     if client.banned:
         raise CoordinatorClientBanned(f"{who} is banned from submitting", client=who)
+    if client.exited:
+        raise CoordinatorClientExited(
+            f"{who} exited the federation and cannot submit again",
+            client=who,
+            released_at=sdk.bond_of(who).released_at,
+        )
     info = sdk.round(round_number)
     if info.sampled and not sdk.cohort(round_number).includes(client.registration_index):
         raise CoordinatorNotInCohort(
@@ -153,6 +160,12 @@ def check_can_reveal(sdk: Coordinator, address: str, pending: PendingReveal) -> 
     who = client.address
     if client.banned:
         raise CoordinatorClientBanned(f"{who} is banned from submitting", client=who)
+    if client.exited:
+        raise CoordinatorClientExited(
+            f"{who} exited the federation and cannot submit again",
+            client=who,
+            released_at=sdk.bond_of(who).released_at,
+        )
     if client.committed_round != number:
         raise CoordinatorNotCommitted(f"{who} did not commit in round {number}", client=who, round=number)
     if client.last_submitted_round == number:

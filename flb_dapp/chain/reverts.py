@@ -19,7 +19,8 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import is_address, keccak, to_checksum_address
 
-from flb_dapp.chain import settlement_errors
+# NOTE: importing the error modules defines their classes, which RULE_ERRORS collects.
+from flb_dapp.chain import admission_errors, settlement_errors  # noqa: F401
 from flb_dapp.chain.artifacts import COORDINATOR, SETTLEMENT, artifact_json
 from flb_dapp.exceptions import ChainError, ChainUnavailableError, ContractRuleError
 

@@ -68,6 +68,7 @@ class ClientInfo:
     committed_round: int = 0  # latest round the client committed in
     commitment: str = ""  # 0x-hex, the first 20 bytes of that commitment
     registration_index: int = 0  # 0 for the first client registered (meaningful when registered)
+    exited: bool = False  # asked to leave (requestExit): never active again
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from flb_dapp.exceptions import FLBError
 # name -> ("module:attribute" of the click command, one-line help shown by `flb --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "account": ("flb_dapp.cli.account_cmd:account", "Create, import and list encrypted accounts."),
+    "admit": ("flb_dapp.cli.admission_cmd:admit", "Admit addresses to an allowlist federation (registrars)."),
     "balance": ("flb_dapp.cli.balance_cmd:balance", "Show an account's ETH and reward-token balances."),
     "chat": ("flb_dapp.cli.chat_cmd:chat", "Chat with the base model plus the current global adapter."),
     "cid": ("flb_dapp.cli.cid_cmd:cid", "Print a file's IPFS CID without storing it."),
@@ -34,6 +35,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "devnet": (
         "flb_dapp.cli.devnet_cmd:devnet",
         "Run anvil, IPFS, the oracle and the API as local processes.",
+    ),
+    "exit": (
+        "flb_dapp.cli.admission_cmd:exit_federation",
+        "Leave the federation; later, take your bond back.",
     ),
     "eval": ("flb_dapp.cli.eval_cmd:evaluate", "Multiple-choice accuracy of a model (+ adapter)."),
     "participate": ("flb_dapp.cli.participate_cmd:participate", "Pull, train and submit for the open round."),

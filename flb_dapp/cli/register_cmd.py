@@ -60,6 +60,7 @@ def register(cli: CLIContext, data: Path | None, dry_run: bool) -> None:
     with chain_session(settings, cli.verbose) as session:
         # Pre-flight before the password prompt: nobody should type a password to learn a rule.
         session.coordinator.check_can_register(address, commitment.digest)
+        session.coordinator.check_admission(address)
         check_gas_funds(session, address)
         account = unlock_account(name, cli.password(name))
         receipt = send(

@@ -65,7 +65,28 @@ def contract(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 
 # --- rounds ---------------------------------------------------------------------------------------------
-def _round(row: sqlite3.Row) -> dict[str, Any]:
+def _settlement(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    row = conn.execute("SELECT data FROM contract_state WHERE id = 1").fetchone()
+    return None if row is None else json.loads(row[0]).get("settlement")
+
+
+def _round_settlement(number: int, settlement: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A finalized round's settlement state: "final" up to the settlement's final round, else what
+    the indexer read at its last sync."""
+    if settlement is None or number == 0:
+        return None
+    if number <= settlement["final_round"]:
+        empty = dict.fromkeys(
+            ("attestations", "window_end", "proposer", "result_hash", "challenger", "challenge_votes")
+        )
+        return {**empty, "state": "final", "quorum": settlement["quorum"]}
+    for entry in settlement["rounds"]:
+        if entry["round"] == number:
+            return entry
+    return None
+
+
+def _round(row: sqlite3.Row, settlement: dict[str, Any] | None = None) -> dict[str, Any]:
     finalized = row["finalized_at"] is not None
     number = row["round"]
     return {
@@ -90,6 +111,7 @@ def _round(row: sqlite3.Row) -> dict[str, Any]:
         "strategy": _json(row["strategy"]),
         "block_number": row["block_number"],
         "transaction_hash": row["transaction_hash"],
+        "settlement": _round_settlement(number, settlement) if finalized else None,
         "links": {
             "report": f"/rounds/{number}/report" if finalized else None,
             "model": f"/models/{row['global_model_cid']}" if finalized else None,
@@ -105,12 +127,13 @@ def list_rounds(
         f"{ROUND_COLUMNS} ORDER BY r.round {order} LIMIT ? OFFSET ?", (limit, offset)
     ).fetchall()
     count = conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0]
-    return [_round(r) for r in rows], count
+    settlement = _settlement(conn)
+    return [_round(r, settlement) for r in rows], count
 
 
 def get_round(conn: sqlite3.Connection, number: int) -> dict[str, Any] | None:
     row = conn.execute(f"{ROUND_COLUMNS} WHERE r.round = ?", (number,)).fetchone()
-    return None if row is None else _round(row)
+    return None if row is None else _round(row, _settlement(conn))
 
 
 def report_bytes(conn: sqlite3.Connection, number: int) -> sqlite3.Row | None:
@@ -204,6 +227,9 @@ def _client(row: sqlite3.Row) -> dict[str, Any]:
         "registered_round": row["registered_round"],
         "registered_block": row["registered_block"],
         "banned": bool(row["banned"]),
+        "exited": bool(row["exited"]),
+        "bond": row["bond"],
+        "bond_released_at": row["bond_released_at"],
         "submissions": row["submissions"],
         "accepted": row["n_accepted"],
         "rejected": row["n_rejected"],

@@ -20,6 +20,7 @@ from typing import Any
 
 from flb_api import reports
 from flb_api.core.db import Database
+from flb_api.trust import SettlementReader, admission_state, client_bonds
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.types import ClaimRecord, FinalizedRecord, RegistrationRecord, RoundInfo, UpdateRecord
 from flb_dapp.exceptions import ChainError, StorageError
@@ -93,6 +94,8 @@ class _Batch:
     updates: list[UpdateRecord] = field(default_factory=list)
     finalized: list[tuple[FinalizedRecord, RoundInfo]] = field(default_factory=list)
     claims: list[ClaimRecord] = field(default_factory=list)
+    # Clients whose bond or exit changed: (address, exited, bond, bond released at), read from views.
+    admission: list[tuple[str, bool, int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         parts: tuple[list[Any], ...] = (
@@ -101,6 +104,7 @@ class _Batch:
             self.updates,
             self.finalized,
             self.claims,
+            self.admission,
         )
         return sum(len(part) for part in parts)
 
@@ -137,6 +141,7 @@ class Indexer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._settlement = SettlementReader()
         if self.address and db.get_meta("coordinator") not in (None, self.address):
             log.warning("the cache at %s indexes another coordinator; starting over", db.path)
             with db.transaction() as conn:
@@ -212,18 +217,16 @@ class Indexer:
             self.db.clear(conn)
         return True
 
-    def _ban_changes(self, coordinator: Coordinator, start: int, stop: int) -> list[tuple[str, bool]]:
-        return [(c.client, c.banned) for c in coordinator.ban_changes(start_block=start, stop_block=stop)]
-
     def _read_range(self, coordinator: Coordinator, start: int, stop: int) -> _Batch:
         batch = _Batch(
             registrations=coordinator.registrations(start_block=start, stop_block=stop),
-            bans=self._ban_changes(coordinator, start, stop),
+            bans=[(c.client, c.banned) for c in coordinator.ban_changes(start_block=start, stop_block=stop)],
             updates=coordinator.updates(start_block=start, stop_block=stop),
             claims=coordinator.claims(start_block=start, stop_block=stop),
         )
         for event in coordinator.finalizations(start_block=start, stop_block=stop):
             batch.finalized.append((event, coordinator.round(event.round)))
+        batch.admission = client_bonds(coordinator, start, stop)
         return batch
 
     def _write_range(self, batch: _Batch, stop: int, block_hash: str) -> None:
@@ -281,6 +284,10 @@ class Indexer:
                     "UPDATE clients SET claimed = ? WHERE address = ?",
                     (str(claim.cumulative_amount), claim.client),
                 )
+            conn.executemany(
+                "UPDATE clients SET exited = ?, bond = ?, bond_released_at = ? WHERE address = ?",
+                [(int(exited), str(bond), released, c) for c, exited, bond, released in batch.admission],
+            )
             Database.set_meta(conn, "coordinator", self.address)
             Database.set_meta(conn, "last_block", stop)
             Database.set_meta(conn, "last_block_hash", block_hash)
@@ -307,6 +314,8 @@ class Indexer:
             "active_clients": coordinator.active_clients,
             "paused": coordinator.paused,
             "rewards": {"funded": str(funded), "allocated": str(allocated), "claimed": str(claimed)},
+            "admission": admission_state(coordinator),
+            "settlement": self._settlement.state(coordinator, current),
             "initial_model_cid": initial,
             "latest_global_model_cid": coordinator.latest_global_model_cid,
             "chain_time": chain_time,

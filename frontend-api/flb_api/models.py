@@ -23,6 +23,55 @@ class RewardTotalsPublic(BaseModel):
     claimed: Amount = Field(description="Tokens clients have claimed")
 
 
+class AdmissionPublic(BaseModel):
+    mode: Literal["open", "allowlist"] = Field(
+        description="open: anyone registers; allowlist: only addresses a registrar admitted"
+    )
+    registration_bond: Amount = Field(description="Tokens a client locks when it registers")
+    exit_delay: int = Field(description="Seconds between a client's exit and its bond's return")
+    bonds_held: Amount = Field(description="Registration bonds locked now (not part of the pool)")
+
+
+SettlementState = Literal["unproposed", "proposed", "attested", "challenged", "decided", "final", "stale"]
+
+
+class RoundSettlementPublic(BaseModel):
+    state: SettlementState = Field(
+        description="proposed, attested (k of the quorum), challenged, decided, final (claims pay it), "
+        "stale (its parent was replaced: proposed again), unproposed"
+    )
+    attestations: int | None = Field(description="Verifiers who attested the proposal (None once final)")
+    quorum: int
+    window_end: int | None = Field(description="End of the challenge window")
+    proposer: str | None
+    result_hash: str | None
+    challenger: str | None = Field(description="Who challenged the proposal ('' if nobody)")
+    challenge_votes: int | None
+
+
+class BondPublic(BaseModel):
+    account: str
+    role: Literal["finalizer", "verifier"]
+    amount: Amount = Field(description="Tokens bonded now (0 once slashed or withdrawn)")
+    exit_available_at: int
+
+
+class SlashPublic(BaseModel):
+    account: str
+    round: int
+    amount: Amount
+    block_number: int
+
+
+class SettlementPublic(BaseModel):
+    address: str
+    quorum: int = Field(description="Attestations that decide a round before its window ends")
+    challenge_window: int = Field(description="Seconds a proposal may be challenged")
+    final_round: int = Field(description="Latest round whose rewards are claimable")
+    bonds: list[BondPublic]
+    slashes: list[SlashPublic]
+
+
 class ContractPublic(BaseModel):
     address: str
     chain_id: int
@@ -40,6 +89,8 @@ class ContractPublic(BaseModel):
     finalized_rounds: int
     paused: bool
     rewards: RewardTotalsPublic
+    admission: AdmissionPublic
+    settlement: SettlementPublic | None = Field(description="None while the oracle finalizes rounds alone")
     initial_model_cid: str
     latest_global_model_cid: str
     epsilon: float | None = Field(description="Cumulative privacy spent after the latest finalized round")
@@ -99,6 +150,7 @@ class RoundPublic(BaseModel):
     strategy: dict[str, Any] | None
     block_number: int | None
     transaction_hash: str | None
+    settlement: RoundSettlementPublic | None = Field(description="None without a settlement")
     links: RoundLinks
 
 
@@ -135,6 +187,9 @@ class ClientPublic(BaseModel):
     registered_round: int
     registered_block: int
     banned: bool
+    exited: bool = Field(description="Asked to leave: never trains again")
+    bond: Amount = Field(description="Registration bond the client holds now")
+    bond_released_at: int = Field(description="When an exited client's bond is released (0 before an exit)")
     submissions: int
     accepted: int
     rejected: int

@@ -40,13 +40,23 @@ class Elements(HTMLParser):
         super().__init__()
         self.by_id: dict[str, dict[str, str]] = {}
         self.rows: list[dict[str, str]] = []
+        self.text: dict[str, str] = {}  # the text directly inside each element with an id
+        self._open: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
         if "id" in values:
             self.by_id[values["id"]] = values
+            self._open = values["id"]
         if tag == "tr" and "data-client" in values:
             self.rows.append(values)
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self.text[self._open] = self.text.get(self._open, "") + data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._open = None
 
 
 # NOTE: session scope so that it runs before the session's federation is built, not after.
@@ -106,6 +116,8 @@ def test_dashboard_shows_the_indexed_values(server: str, federation: Federation,
     page = Elements()
     page.feed(dom.stdout)
     assert page.by_id["status-pill"] is not None
+    # Who may join and who decides rounds: an open, free federation whose oracle finalizes alone.
+    assert page.text["trust-meta"] == "admission open · rounds finalized by the oracle alone"
     assert 'data-ready="1"' in dom.stdout, "the dashboard did not finish loading: " + dom.stdout[:500]
 
     sdk = federation.coordinator

@@ -28,7 +28,14 @@ def test_the_embedded_reader_returns_what_eth_tester_returns(accounts: Any, chai
     fast = embedded_logs(chain.provider, sdk.address, events, sdk.start_block, head)
     assert fast == slow
     assert [log.event_name for log in fast] == [
-        *("RoleGranted", "RoleGranted", "RoundParametersUpdated", "RoundOpened", "RewardsFunded"),
+        *(
+            "RoleGranted",
+            "RoleGranted",
+            "RoleGranted",
+            "RoundParametersUpdated",
+            "RoundOpened",
+            "RewardsFunded",
+        ),
         *["ClientRegistered"] * 4,
         "ClientBanStatusChanged",
     ]

@@ -179,7 +179,9 @@ def invoke_flb(*args: str, expect: int | None = 0, input: str | None = None) -> 
     return result
 
 
-def deploy(anvil: AnvilNode, initial_cid: str, record_path: Path, round_duration: int = 3600) -> Any:
+def deploy(
+    anvil: AnvilNode, initial_cid: str, record_path: Path, round_duration: int = 3600, admission: Any = None
+) -> Any:
     """Deploy FLB on ``anvil`` from this process (deployer test:0, oracle test:1) and save the record."""
     from ape import accounts, networks
 
@@ -194,6 +196,7 @@ def deploy(anvil: AnvilNode, initial_cid: str, record_path: Path, round_duration
             reward_per_round=1_000 * TOKEN,
             token_supply=1_000_000 * TOKEN,
             fund_amount=10_000 * TOKEN,
+            admission=admission,
         )
     record.save(record_path)
     return record

@@ -19,6 +19,7 @@ REVEAL = 600
 REWARD_PER_ROUND = 1_000 * 10**18
 SUPPLY = 1_000_000 * 10**18
 FUNDING = 10_000 * 10**18
+OPEN_FREE = (False, 0, 0)  # the constructor's AdmissionRules: anyone registers, no bond
 
 
 def raw_cid(content: bytes, codec: int = 0x55) -> bytes:
@@ -79,7 +80,13 @@ def token(project: Any, owner: Any) -> Any:
 
 
 def deploy_coordinator(
-    project: Any, owner: Any, oracle: Any, token: Any, funding: int = FUNDING, cohort_size: int = 0
+    project: Any,
+    owner: Any,
+    oracle: Any,
+    token: Any,
+    funding: int = FUNDING,
+    cohort_size: int = 0,
+    admission: tuple[bool, int, int] = OPEN_FREE,
 ) -> Any:
     coordinator = owner.deploy(
         project.FLBCoordinator,
@@ -91,6 +98,7 @@ def deploy_coordinator(
         REVEAL,
         REWARD_PER_ROUND,
         cohort_size,
+        admission,
     )
     if funding:
         token.approve(coordinator, funding, sender=owner)

@@ -11,6 +11,7 @@ from tests.contracts.conftest import (
     DURATION,
     FUNDING,
     INITIAL_CID,
+    OPEN_FREE,
     REVEAL,
     REWARD_PER_ROUND,
     bound,
@@ -105,7 +106,10 @@ def test_constructor_opens_round_one_from_the_initial_model(
     assert coordinator.hasRole(role(coordinator, "ORACLE_ROLE"), oracle)
     assert coordinator.hasRole(role(coordinator, "DEFAULT_ADMIN_ROLE"), owner)
     assert not coordinator.hasRole(role(coordinator, "ORACLE_ROLE"), owner)
+    assert coordinator.hasRole(role(coordinator, "REGISTRAR_ROLE"), owner)
     assert receipt.events == [
+        # ClientAdmission's constructor runs first: the admin is the first registrar.
+        coordinator.RoleGranted(role=role(coordinator, "REGISTRAR_ROLE"), account=owner, sender=owner),
         coordinator.RoleGranted(role=role(coordinator, "DEFAULT_ADMIN_ROLE"), account=owner, sender=owner),
         coordinator.RoleGranted(role=role(coordinator, "ORACLE_ROLE"), account=oracle, sender=owner),
         coordinator.RoundParametersUpdated(
@@ -124,14 +128,36 @@ def test_constructor_refuses_zero_durations_and_bad_cid(
     contract = project.FLBCoordinator
     with ape.reverts(contract.CoordinatorInvalidRoundDuration, roundDuration=0):
         owner.deploy(
-            contract, token, owner, oracle, INITIAL_CID, 0, REVEAL, REWARD_PER_ROUND, 0, gas=3_000_000
+            contract,
+            token,
+            owner,
+            oracle,
+            INITIAL_CID,
+            0,
+            REVEAL,
+            REWARD_PER_ROUND,
+            0,
+            OPEN_FREE,
+            gas=3_000_000,
         )
     with ape.reverts(contract.CoordinatorInvalidRevealDuration, revealDuration=0):
         owner.deploy(
-            contract, token, owner, oracle, INITIAL_CID, DURATION, 0, REWARD_PER_ROUND, 0, gas=3_000_000
+            contract,
+            token,
+            owner,
+            oracle,
+            INITIAL_CID,
+            DURATION,
+            0,
+            REWARD_PER_ROUND,
+            0,
+            OPEN_FREE,
+            gas=3_000_000,
         )
     with ape.reverts(contract.CoordinatorInvalidCid, cid=b"\x12\x20" + ZERO):
-        owner.deploy(contract, token, owner, oracle, b"\x12\x20" + ZERO, 60, 60, 1, 0, gas=3_000_000)
+        owner.deploy(
+            contract, token, owner, oracle, b"\x12\x20" + ZERO, 60, 60, 1, 0, OPEN_FREE, gas=3_000_000
+        )
 
 
 def test_fund_rewards_moves_tokens_and_emits(coordinator: Any, token: Any, owner: Any) -> None:

@@ -29,6 +29,7 @@ def test_contract_suite_passes_on_anvil(fresh_anvil: AnvilNode) -> None:
             "-m",
             "pytest",
             "tests/contracts/test_coordinator.py",
+            "tests/contracts/test_admission.py",
             "tests/contracts/test_settlement.py",
             "tests/contracts/test_settlement_challenges.py",
             "-q",
@@ -45,7 +46,7 @@ def test_contract_suite_passes_on_anvil(fresh_anvil: AnvilNode) -> None:
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 0, result.stdout[-4000:]
-    assert summary.startswith("46 passed"), summary
+    assert summary.startswith("59 passed"), summary
 
 
 def test_ape_run_deploy_on_anvil_and_rerun_says_it_exists(fresh_anvil: AnvilNode, tmp_path: Path) -> None:
@@ -100,7 +101,8 @@ def test_ape_run_deploy_on_anvil_and_rerun_says_it_exists(fresh_anvil: AnvilNode
 
     settled = subprocess.run(
         [ape, "run", "deploy", *common, "--initial-model-cid", record["initial_model_cid"], "--force",
-         "--settlement", "--quorum", "3", "--finalizer-bond", "500"],
+         "--settlement", "--quorum", "3", "--finalizer-bond", "500",
+         "--admission", "allowlist", "--registration-bond", "2.5", "--client-exit-delay", "120"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -112,3 +114,7 @@ def test_ape_run_deploy_on_anvil_and_rerun_says_it_exists(fresh_anvil: AnvilNode
     assert with_settlement["coordinator"] != record["coordinator"]
     line = f"settlement  {with_settlement['settlement']} (the oracle must bond 500 tokens to propose)"
     assert line in settled.stdout
+    assert "admission   allowlist, bond 2.5 tokens" in settled.stdout
+    assert (with_settlement["admission"], with_settlement["client_exit_delay"]) == ("allowlist", 120)
+    assert with_settlement["registration_bond"] == 25 * 10**17
+    assert record["admission"] == "open" and record["registration_bond"] == 0

@@ -1,6 +1,7 @@
-"""Hypothesis drives random sequences of register / ban / commit / reveal / time passing /
-finalize / claim against a fresh coordinator and checks the contract against a plain Python model
-of the rules (the commit phase closing early included)."""
+"""Hypothesis drives random sequences of register / ban / commit / reveal / exit / bond withdrawal /
+time passing / finalize / claim against a fresh coordinator with registration bonds and checks the
+contract against a plain Python model of the rules (the commit phase closing early included): the
+reward pool, the bonds held and what was paid always add up to the coordinator's token balance."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from tests.contracts.conftest import (
 CLIENTS = 4
 BUDGET = 1_000
 FUNDING = 2_500  # enough for two full rounds only, so the pool limit is exercised too
+BOND = 70  # registration bond; a ban forfeits it to the pool
+EXIT_DELAY = REVEAL  # time_passes can cross it
+OPEN_BONDED = (False, BOND, EXIT_DELAY)
 
 
 class CoordinatorMachine(RuleBasedStateMachine):
@@ -43,12 +47,20 @@ class CoordinatorMachine(RuleBasedStateMachine):
             REVEAL,
             BUDGET,
             0,
+            OPEN_BONDED,
         )
         self.token.approve(self.coordinator, FUNDING, sender=self.owner)
         self.coordinator.fundRewards(FUNDING, sender=self.owner)
+        for client in self.clients:
+            self.token.transfer(client, BOND, sender=self.owner)
+            self.token.approve(self.coordinator, BOND, sender=client)
         self.start_balances = [int(self.token.balanceOf(c)) for c in self.clients]
         self.registered: set[int] = set()
         self.banned: set[int] = set()
+        self.exited: dict[int, int] = {}  # client -> when its bond is released
+        self.bonds = [0] * CLIENTS  # bond each client holds in the coordinator
+        self.returned = [0] * CLIENTS  # bonds paid back
+        self.forfeited = 0
         self.round = 1
         self.deadline = int(self.coordinator.roundInfo(1).deadline)
         self.committed: set[int] = set()  # committed in the open round
@@ -65,7 +77,25 @@ class CoordinatorMachine(RuleBasedStateMachine):
         return int(ape.chain.pending_timestamp)
 
     def _active(self) -> int:
-        return len(self.registered - self.banned)
+        return len(self.registered - self.banned - set(self.exited))
+
+    def _leave_active_set(self, i: int, receipt: object, was_open: bool) -> None:
+        self.pending.discard(i)
+        if was_open and self._active() > 0 and len(self.pending) >= self._active():
+            self.deadline = self._timestamp(receipt)
+
+    def _inactive_revert(self, i: int) -> object:
+        """The revert commit, reveal and exit raise for a client that is not active (None if active)."""
+        client = self.clients[i]
+        if i not in self.registered:
+            return ape.reverts(self.coordinator.CoordinatorNotRegistered, client=client)
+        if i in self.banned:
+            return ape.reverts(self.coordinator.CoordinatorClientBanned, client=client)
+        if i in self.exited:
+            return ape.reverts(
+                self.coordinator.CoordinatorClientExited, client=client, releasedAt=self.exited[i]
+            )
+        return None
 
     def _timestamp(self, receipt: object) -> int:
         return int(ape.chain.blocks[receipt.block_number].timestamp)  # type: ignore[attr-defined]
@@ -83,8 +113,47 @@ class CoordinatorMachine(RuleBasedStateMachine):
             with ape.reverts(self.coordinator.CoordinatorAlreadyRegistered, client=client):
                 self.coordinator.register(commitment(f"m{i}"), sender=client)
         else:
-            self.coordinator.register(commitment(f"m{i}"), sender=client)
+            receipt = self.coordinator.register(commitment(f"m{i}"), sender=client)
+            assert receipt.events.filter(self.coordinator.BondLocked) == [
+                self.coordinator.BondLocked(client=client, amount=BOND)
+            ]
             self.registered.add(i)
+            self.bonds[i] = BOND
+
+    @rule(i=st.integers(0, CLIENTS - 1))
+    def request_exit(self, i: int) -> None:
+        client = self.clients[i]
+        refusal = self._inactive_revert(i)
+        if refusal is not None:
+            with refusal:  # type: ignore[attr-defined]
+                self.coordinator.requestExit(sender=client)
+            return
+        was_open = self._now() < self.deadline
+        receipt = self.coordinator.requestExit(sender=client)
+        self.exited[i] = self._timestamp(receipt) + EXIT_DELAY
+        assert receipt.events.filter(self.coordinator.ExitRequested) == [
+            self.coordinator.ExitRequested(client=client, releasedAt=self.exited[i])
+        ]
+        self._leave_active_set(i, receipt, was_open)
+
+    @rule(i=st.integers(0, CLIENTS - 1))
+    def withdraw_bond(self, i: int) -> None:
+        client = self.clients[i]
+        if i not in self.exited:
+            with ape.reverts(self.coordinator.CoordinatorNotExited, client=client):
+                self.coordinator.withdrawBond(sender=client)
+        elif self.bonds[i] == 0:
+            with ape.reverts(self.coordinator.CoordinatorNoBond, client=client):
+                self.coordinator.withdrawBond(sender=client)
+        elif self._now() < self.exited[i]:
+            with ape.reverts(
+                self.coordinator.CoordinatorBondLocked, client=client, releasedAt=self.exited[i]
+            ):
+                self.coordinator.withdrawBond(sender=client)
+        else:
+            self.coordinator.withdrawBond(sender=client)
+            self.returned[i] += self.bonds[i]
+            self.bonds[i] = 0
 
     @rule(i=st.integers(0, CLIENTS - 1), ban=st.booleans())
     def set_banned(self, i: int, ban: bool) -> None:
@@ -98,10 +167,13 @@ class CoordinatorMachine(RuleBasedStateMachine):
         if ban == (i in self.banned):
             return
         if ban:
+            was_active = i not in self.exited
             self.banned.add(i)
-            self.pending.discard(i)
-            if was_open and self._active() > 0 and len(self.pending) >= self._active():
-                self.deadline = self._timestamp(receipt)
+            self.exited.pop(i, None)
+            if was_active:
+                self._leave_active_set(i, receipt, was_open)
+            self.forfeited += self.bonds[i]
+            self.bonds[i] = 0
         else:
             self.banned.discard(i)
             if i in self.committed and i not in self.revealed[self.round]:
@@ -117,11 +189,8 @@ class CoordinatorMachine(RuleBasedStateMachine):
                 self.coordinator.CoordinatorRoundClosed, round=self.round, deadline=self.deadline
             ):
                 self.coordinator.commitUpdate(self.round, value, sender=client)
-        elif i not in self.registered:
-            with ape.reverts(self.coordinator.CoordinatorNotRegistered, client=client):
-                self.coordinator.commitUpdate(self.round, value, sender=client)
-        elif i in self.banned:
-            with ape.reverts(self.coordinator.CoordinatorClientBanned, client=client):
+        elif (refusal := self._inactive_revert(i)) is not None:
+            with refusal:  # type: ignore[attr-defined]
                 self.coordinator.commitUpdate(self.round, value, sender=client)
         elif i in self.committed:
             with ape.reverts(self.coordinator.CoordinatorAlreadyCommitted, client=client, round=self.round):
@@ -154,8 +223,8 @@ class CoordinatorMachine(RuleBasedStateMachine):
         elif i in self.revealed[self.round]:
             with ape.reverts(self.coordinator.CoordinatorAlreadySubmitted, client=client, round=self.round):
                 self.coordinator.revealUpdate(*args, sender=client)
-        elif i in self.banned:
-            with ape.reverts(self.coordinator.CoordinatorClientBanned, client=client):
+        elif (refusal := self._inactive_revert(i)) is not None:
+            with refusal:  # type: ignore[attr-defined]
                 self.coordinator.revealUpdate(*args, sender=client)
         else:
             self.coordinator.revealUpdate(*args, sender=client)
@@ -202,11 +271,11 @@ class CoordinatorMachine(RuleBasedStateMachine):
             actual=count,
         ):
             self.coordinator.finalizeRound(*args(count + 1), sender=self.oracle)
-        if self.allocated + total > FUNDING:
+        if self.allocated + total > FUNDING + self.forfeited:
             with ape.reverts(
                 self.coordinator.CoordinatorPoolUnderfunded,
                 roundRewards=total,
-                available=FUNDING - self.allocated,
+                available=FUNDING + self.forfeited - self.allocated,
             ):
                 self.coordinator.finalizeRound(*args(count), sender=self.oracle)
             return
@@ -262,10 +331,16 @@ class CoordinatorMachine(RuleBasedStateMachine):
     @invariant()
     def never_pays_more_than_allocated(self) -> None:
         funded, allocated, claimed = self.coordinator.rewardTotals()
-        assert (funded, allocated, claimed) == (FUNDING, self.allocated, sum(self.paid))
+        assert (funded, allocated, claimed) == (FUNDING + self.forfeited, self.allocated, sum(self.paid))
         assert claimed <= allocated <= funded
+        assert int(self.coordinator.bondsHeld()) == sum(self.bonds)
+        # What the coordinator holds is exactly the unclaimed pool plus the bonds.
+        assert int(self.token.balanceOf(self.coordinator)) == funded - claimed + sum(self.bonds)
         for i, client in enumerate(self.clients):
-            assert int(self.token.balanceOf(client)) - self.start_balances[i] == self.paid[i]
+            locked = BOND if i in self.registered else 0
+            change = self.paid[i] - locked + self.returned[i]
+            assert int(self.token.balanceOf(client)) - self.start_balances[i] == change
+            assert int(self.coordinator.bondOf(client)[0]) == self.bonds[i]
 
 
 TestCoordinatorStateful = CoordinatorMachine.TestCase

@@ -2,7 +2,9 @@
 two verifiers recompute each round with the round computation; an honest round becomes final by
 their attestations; a round whose proposal pays the oracle's own key is challenged with the part
 that differs, the second verifier sides with the challenge, the oracle's bond is slashed and the
-round is replaced by the honest result, whose rewards the clients then claim."""
+round is replaced by the honest result, whose rewards the clients then claim. The explorer's
+index shows each state on the way (proposed, attested k/n, challenged, final), the bonds and the
+slash."""
 
 from __future__ import annotations
 
@@ -32,6 +34,17 @@ RULES = SettlementParameters(
     quorum=2,
     slash_share_bps=5_000,
 )
+
+
+def explored(indexer: Any, round_number: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the round's settlement state, the contract's settlement block) as the API serves them."""
+    from flb_api import crud
+
+    indexer.sync()
+    conn = indexer.db.reader()
+    round_view, contract = crud.get_round(conn, round_number), crud.contract(conn)
+    assert round_view is not None and contract is not None
+    return round_view["settlement"], contract["settlement"]
 
 
 def play_round(federation: Any, round_number: int) -> None:
@@ -72,16 +85,40 @@ def test_verifiers_attest_an_honest_round_and_overturn_a_self_paying_one(
             )
         )
 
+    from flb_api.core.db import Database
+    from flb_api.indexer import Indexer
+
+    indexer = Indexer(
+        Database(tmp_path / "index.sqlite"), sdk, federation.store, start_block=federation.record.block
+    )
+
     # Round 1, honest: proposed, attested by both, final; its rewards become claimable.
     play_round(federation, 1)
     [first] = oracle.run_once()
     assert sdk.round(1).finalized and not sdk.round(1).confirmed and sdk.latest_confirmed_round == 0
+    state, overview = explored(indexer, 1)
+    assert (state["state"], state["attestations"], state["quorum"]) == ("proposed", 0, 2)
+    assert state["proposer"] == accounts[1].address and state["challenger"] == ""
+    assert (overview["quorum"], overview["final_round"], overview["slashes"]) == (2, 0, [])
+    assert {(b["account"], b["role"], b["amount"]) for b in overview["bonds"]} == {
+        (accounts[1].address, "finalizer", str(RULES.min_finalizer_bond)),
+        (accounts[6].address, "verifier", str(RULES.min_verifier_bond)),
+        (accounts[7].address, "verifier", str(RULES.min_verifier_bond)),
+    }
     expected = first.rewards_root
     [attest_a] = verifiers[0].run_once()
     assert (attest_a.action, attest_a.reason) == ("attest", "")
     assert attest_a.result_hash == "0x" + settlement.proposal(1).result_hash.hex()
+    state, _ = explored(indexer, 1)
+    assert (state["state"], state["attestations"], state["result_hash"]) == (
+        "attested",
+        1,
+        attest_a.result_hash,
+    )
     [attest_b] = verifiers[1].run_once()  # the quorum: decided, and B finalizes what is ready
     assert attest_b.action == "attest" and settlement.proposal(1).final
+    state, overview = explored(indexer, 1)
+    assert (state["state"], overview["final_round"]) == ("final", 1)
     assert sdk.latest_confirmed_round == 1 and sdk.round(1).rewards_root == expected
     assert verifiers[0].run_once() == []  # nothing left to check
 
@@ -109,6 +146,12 @@ def test_verifiers_attest_an_honest_round_and_overturn_a_self_paying_one(
     parent = settlement.proposal(2).parent_hash
     assert challenge.result_hash == "0x" + result_hash(2, parent, honest_result).hex()
     assert settlement.challenge_info(2).open and settlement.proposal(2).challenge_votes == 1  # its own vote
+    state, _ = explored(indexer, 2)
+    assert (state["state"], state["challenger"], state["challenge_votes"]) == (
+        "challenged",
+        accounts[6].address,
+        1,
+    )
     pool = sdk.reward_totals
     [sided] = verifiers[1].run_once()
     assert (sided.action, sided.result_hash) == ("attest", challenge.result_hash)
@@ -118,6 +161,12 @@ def test_verifiers_attest_an_honest_round_and_overturn_a_self_paying_one(
     assert sdk.token_balance(accounts[6].address) == (200 - 100 - 100 + 500 + 100) * TOKEN
     assert sdk.reward_totals[0] == pool[0] + 500 * TOKEN
     assert sdk.round(2).rewards_root == "0x" + honest_result.rewards_root.hex()
+    state, overview = explored(indexer, 2)
+    assert state["state"] == "final"  # the verifier that decided it also finalized it
+    assert [(s["account"], s["round"], s["amount"]) for s in overview["slashes"]] == [
+        (accounts[1].address, 2, str(RULES.min_finalizer_bond))
+    ]
+    assert {b["account"]: b["amount"] for b in overview["bonds"]}[accounts[1].address] == "0"
     chain.mine(deltatime=RULES.challenge_window + 1)
     settlement.finalize_ready(accounts[6], sdk.now())
     assert sdk.latest_confirmed_round == 2

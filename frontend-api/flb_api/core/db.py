@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,7 +59,10 @@ CREATE TABLE IF NOT EXISTS clients (
     registered_round INTEGER NOT NULL,
     registered_block INTEGER NOT NULL,
     banned INTEGER NOT NULL DEFAULT 0,
-    claimed TEXT NOT NULL DEFAULT '0'
+    claimed TEXT NOT NULL DEFAULT '0',
+    exited INTEGER NOT NULL DEFAULT 0,
+    bond TEXT NOT NULL DEFAULT '0',
+    bond_released_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS clients_by_registration ON clients (registered_block, address);
 CREATE TABLE IF NOT EXISTS claims (

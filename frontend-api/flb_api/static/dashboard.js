@@ -172,6 +172,32 @@ function renderCharts(rounds) {
 }
 
 // --- panels ---------------------------------------------------------------------------------------
+// Who may join and what backs the results: admission, bonds, the settlement's quorum and slashes.
+function trustLine(c) {
+  const a = c.admission;
+  const bond = BigInt(a.registration_bond) > 0n ? `, bond ${formatAmount(a.registration_bond, c.token_decimals, "")} ${c.token_symbol}` : "";
+  const parts = [`admission ${a.mode}${bond}`];
+  const s = c.settlement;
+  if (s) {
+    const bonded = s.bonds.filter((b) => BigInt(b.amount) > 0n);
+    parts.push(`settlement: quorum ${s.quorum}, final through round ${s.final_round}`,
+      `${bonded.filter((b) => b.role === "verifier").length} bonded verifiers`,
+      `${s.slashes.length} slash${s.slashes.length === 1 ? "" : "es"}`);
+  } else {
+    parts.push("rounds finalized by the oracle alone");
+  }
+  return parts.join(" · ");
+}
+
+// A finalized round's badge: its settlement state where a settlement decides rounds.
+function roundBadge(r) {
+  const s = r.settlement;
+  if (!s) return el("span", { class: `badge ${r.status}` }, r.status);
+  const label = s.state === "attested" ? `attested ${s.attestations}/${s.quorum}` : s.state;
+  const title = s.challenger ? `challenged by ${s.challenger}` : s.window_end ? `challenge window ends ${when(s.window_end)}` : "claims pay this round";
+  return el("span", { class: `badge ${s.state}`, "data-settlement": s.state, title }, label);
+}
+
 function renderContract(c, health) {
   state.contract = c;
   state.fetchedAt = Date.now() / 1000;
@@ -179,6 +205,7 @@ function renderContract(c, health) {
     el("span", { class: "mono", title: c.address }, shortHex(c.address, 10, 8)), ` · chain ${c.chain_id}`,
     c.network ? ` · ${c.network}` : "", ` · round length ${duration(c.round_duration)}`,
   );
+  $("trust-meta").textContent = trustLine(c);
   const pill = $("status-pill");
   const lagging = health.status !== "ok";
   pill.textContent = c.paused ? "contract paused" : lagging ? `index ${health.status}` : "live";
@@ -239,7 +266,7 @@ function cidLink(href, cid) {
 function renderRounds(rounds, c) {
   const rows = [...rounds].reverse().map((r) => el("tr", { "data-round": r.round },
     el("td", {}, `#${r.round}`),
-    el("td", {}, el("span", { class: `badge ${r.status}` }, r.status)),
+    el("td", {}, roundBadge(r)),
     el("td", { class: "num" }, r.status === "finalized" ? pct(r.metric) : "–"),
     el("td", { class: "num" }, r.status === "finalized" ? eps(r.epsilon) : "–"),
     el("td", { class: "num" }, el("a", { href: `/rounds/${r.round}/updates`, title: "every update, its CID and the oracle's decision" },
