@@ -11,6 +11,7 @@ Settlement (FLBSettlement): propose (its bookkeeping plus the finalizeRound it f
 the deciding attestation (which settles and confirms the round), finalize after the window,
 challenge, and the deciding vote of a winning challenge (slash, fund the pool, replace and confirm
 the round), with 1 and 100 clients per round: the same figures.
+The settlement's figures include commitNoise (the DP noise commitment).
 Admission: setAdmitted (allowlist), register with a registration bond (approve not counted),
 requestExit and withdrawBond.
 Last line: {"register": G, "commitUpdate": G, "revealUpdate": G, "commitAndReveal": G,
@@ -198,6 +199,8 @@ def measure_settlement(clients_in_round, accounts, deployer, oracle, staff) -> d
         sdk.register(client, hashlib.sha256(b"data %d" % i).digest())
     n = len(clients)
     gas: dict[str, int] = {}
+    # The DP noise commitment, made while round 1's commit phase runs.
+    gas["commitNoise"] = settlement.commit_noise(oracle, 1, hashlib.sha256(b"noise secret").digest()).gas_used
     # Round 1: early finality, the second attestation decides, settles and confirms it.
     first = settle_round(sdk, clients, 1, 10**20)
     gas["propose"] = settlement.propose(oracle, 1, first, n).gas_used

@@ -666,6 +666,13 @@ contract FLBCoordinator is IFLBCoordinator, ClientAdmission, Pausable {
         return _config.currentRound;
     }
 
+    /// @notice The open round and the end of its commit phase (earlier than planned once every
+    ///         active client, or the whole cohort, committed).
+    function openRoundDeadline() external view returns (uint256 round, uint64 deadline) {
+        round = _config.currentRound;
+        deadline = _rounds[round].slot.deadline;
+    }
+
     /// @notice Seconds the open round's commit phase lasts at most.
     function roundDuration() external view returns (uint256) {
         return _config.roundDuration;

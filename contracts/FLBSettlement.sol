@@ -107,6 +107,7 @@ contract FLBSettlement is IFLBSettlement, AccessControl, ReentrancyGuardTransien
     address[64] private _verifierAt;
     mapping(uint256 round => Proposal) private _proposals;
     mapping(uint256 round => Challenge) private _challenges;
+    mapping(uint256 round => bytes32) private _noiseCommitments;
 
     /// @param coordinator_ The coordinator; its admin must then call `setSettlement(this)`.
     /// @param admin Receives the admin role (parameters, finalizer and verifier roles, stalled challenges).
@@ -178,6 +179,23 @@ contract FLBSettlement is IFLBSettlement, AccessControl, ReentrancyGuardTransien
     }
 
     // --- rounds -------------------------------------------------------------------------------
+
+    /// @notice Commit to the secret of the open round's server-side DP noise before its commit
+    ///         phase ends: the noise is then drawn from that secret mixed with the hash of the
+    ///         first block at or after the deadline, which nobody knew when committing, so the
+    ///         finalizer cannot choose its noise. The secret stays private (it would let anyone
+    ///         subtract the noise); the report names the commitment and the block.
+    /// @param round The coordinator's open round.
+    /// @param commitment `keccak256` of the round's secret; not zero; once per round.
+    function commitNoise(uint256 round, bytes32 commitment) external onlyRole(FINALIZER_ROLE) {
+        if (commitment == bytes32(0)) revert SettlementInvalidNoiseCommitment();
+        (uint256 open, uint64 deadline) = coordinator.openRoundDeadline();
+        if (round != open || block.timestamp >= deadline) revert SettlementNoiseCommitClosed(round, open, deadline);
+        bytes32 existing = _noiseCommitments[round];
+        if (existing != bytes32(0)) revert SettlementNoiseAlreadyCommitted(round, existing);
+        _noiseCommitments[round] = commitment;
+        emit NoiseCommitted(round, msg.sender, commitment);
+    }
 
     /// @notice Propose the open round's result (the coordinator finalizes it and opens the next
     ///         round), or propose a stale round's result again (the coordinator replaces it).
@@ -473,6 +491,11 @@ contract FLBSettlement is IFLBSettlement, AccessControl, ReentrancyGuardTransien
         returns (bytes32)
     {
         return keccak256(abi.encode(round, parentHash, result));
+    }
+
+    /// @inheritdoc IFLBSettlement
+    function noiseCommitment(uint256 round) external view returns (bytes32) {
+        return _noiseCommitments[round];
     }
 
     /// @inheritdoc IFLBSettlement

@@ -112,6 +112,9 @@ class ReportPrivacy(_Part):
     epsilon: Real
     delta: Real
     state: dict[str, Any]
+    # The DP noise commitment and the block mixed into the noise (flb_dapp.rounds.noise); None
+    # without a settlement.
+    noise_binding: dict[str, Any] | None = None
 
 
 class ReportMetrics(_Part):
@@ -215,6 +218,8 @@ class RoundReport(_Part):
                 summary.pop("accuracy_norm")
         if document["cohort"] is None:  # rounds without a cohort keep the bytes they always had
             document.pop("cohort")
+        if document["privacy"]["noise_binding"] is None:  # likewise rounds without a binding
+            document["privacy"].pop("noise_binding")
         return document
 
     def to_json(self) -> bytes:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from flb_dapp.audit import read_round_inputs
 from flb_dapp.chain.coordinator import Coordinator
+from flb_dapp.chain.noise import commit_round_noise, first_block_at, read_noise_binding
 from flb_dapp.chain.settlement import RoundResult, Settlement
 from flb_dapp.chain.types import FinalizeRequest
 from flb_dapp.config import FLBSettings, OracleConfig
@@ -114,6 +115,13 @@ class Oracle:
         # verifiers attest or challenge, and claims pay it once it is final.
         self.settlement = settlement
         self.round_settings = settings_for_rounds(settings)  # NOTE: a bad config fails here, at start
+        # A settled oracle that adds DP noise commits to each round's noise secret beforehand.
+        self.binds_noise = settlement is not None and self.round_settings.server_noise
+        if self.binds_noise and self.round_settings.dp_seed is None:
+            raise ConfigError(
+                "a settled federation with server-side DP commits to each round's noise before the "
+                "round: set oracle.dp_seed_file or oracle.dp_seed_env (the secret it derives from)"
+            )
         self.account = account
         self.coordinator = coordinator
         self.store = store
@@ -174,16 +182,39 @@ class Oracle:
     def due_round(self) -> int | None:
         """The open round if it may be finalized now, else None."""
         current = self.coordinator.current_round
-        return current if self.coordinator.round_is_due(current) else None
+        if not self.coordinator.round_is_due(current):
+            return None
+        if self.binds_noise and first_block_at(self.coordinator.round(current).deadline) is None:
+            return None  # the block whose hash goes into the noise is not mined yet
+        return current
+
+    def commit_noise(self) -> None:
+        """Commit to the open round's noise secret while its commit phase runs (once a round)."""
+        if not self.binds_noise or self.settlement is None or self.round_settings.dp_seed is None:
+            return
+        current = self.coordinator.current_round
+        if self.settlement.noise_commitment(current) != b"\x00" * 32:
+            return
+        deadline = self.coordinator.round(current).deadline
+        if self.coordinator.now() >= deadline:
+            log.warning(
+                "round %d: its commit phase ended before the noise commitment; its noise is unbound", current
+            )
+            return
+        commit_round_noise(self.settlement, self.account, current, self.round_settings.dp_seed)
+        log.info("round %d: committed to its DP noise secret", current)
 
     def run_once(self) -> list[ProcessedRound]:
-        """Finalize every round that is due now (normally zero or one)."""
+        """Finalize every round that is due now (normally zero or one); commit to the next
+        round's noise (server-side DP on a settled federation)."""
         done: list[ProcessedRound] = []
+        self.commit_noise()
         while not self.paused:
             round_number = self.due_round()
             if round_number is None:
                 break
             done.append(self.process_round(round_number))
+            self.commit_noise()
         return done
 
     def process_round(self, round_number: int, *, resync: bool = True) -> ProcessedRound:
@@ -197,6 +228,10 @@ class Oracle:
             inputs = read_round_inputs(
                 self.coordinator, self.store, round_number, self.settings.task, start_block=start
             )
+            if self.binds_noise and self.settlement is not None:
+                inputs = replace(
+                    inputs, noise=read_noise_binding(self.coordinator, self.settlement, round_number)
+                )
             inputs_json = inputs.to_json()
             steps.save("sync", inputs_json)
             sync_seconds = time.perf_counter() - started

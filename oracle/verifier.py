@@ -8,8 +8,8 @@ From the proposer's report it takes only what it cannot re-derive on its own: th
 were read at (bounded: the update count must equal the contract's), the round's budget (capped by
 the contract), and which updates the oracle could not fetch in time.
 
-DP rounds with server-side noise are not recomputed here: their noise comes from the oracle's secret
-seed, so a verifier would challenge every honest round. It reports them and does nothing.
+DP rounds with server-side noise are checked in everything but the noise, which comes from the
+oracle's secret (``oracle/noised_rounds.py``).
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from flb_dapp.config import FLBSettings
 from flb_dapp.exceptions import ChainUnavailableError, ReportError, StorageError, StoreUnavailableError
 from flb_dapp.report import RoundReport
 from flb_dapp.rounds import RoundComputation, RoundSettings
+from flb_dapp.rounds.noise import NoiseBinding
 from flb_dapp.storage.base import ContentStore
 from flb_dapp.taskspec import make_evaluator
+from oracle.noised_rounds import check_noised
 from oracle.pipeline import finalize_request
 from oracle.precision import disagreement
 
 log = logging.getLogger("flb.verifier")
-SERVER_NOISE = ("fixed", "adaptive")  # DP modes whose noise the oracle adds from its secret seed
 FAILURES_BEFORE_SKIP = 3
 WITHIN_PRECISION = "agrees within the declared score_tolerance (another CPU kernel set)"
 
@@ -48,6 +49,7 @@ class Recomputed:
     report: RoundReport
     scored: dict[str, float]
     previous_cumulative: dict[str, int]
+    computation: RoundComputation | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ class Verifier:
                 rounds.append(number)
         return rounds
 
-    def _report(self, round_number: int) -> RoundReport | None:
+    def report_of(self, round_number: int) -> RoundReport | None:
+        """The proposer's report of a round (None when it cannot be read)."""
         return self._load_report(self.coordinator.round(round_number).report_cid)
 
     def _load_report(self, cid: str) -> RoundReport | None:
@@ -137,9 +140,9 @@ class Verifier:
             log.warning("the report %s is unusable: %s", cid, exc)
             return None
 
-    def recompute(self, round_number: int) -> Recomputed:
-        """The round as this verifier computes it."""
-        report = self._report(round_number)
+    def recompute(self, round_number: int, noise: NoiseBinding | None = None) -> Recomputed:
+        """The round as this verifier computes it (with the round's noise binding, if any)."""
+        report = self.report_of(round_number)
         task = self.settings.task
         submissions = self.coordinator.round(round_number).submissions
         inputs = read_round_inputs(
@@ -156,6 +159,7 @@ class Verifier:
                 self.coordinator, self.store, round_number, task, start_block=self.start_block
             )
         replay = ReplayJournal(unfetchable_updates(report) if report else {})
+        inputs = replace(inputs, noise=noise)
         computation = RoundComputation(inputs, self.round_settings, self.store, self.scorer, replay)
         outcome = computation.run()
         return Recomputed(
@@ -163,6 +167,7 @@ class Verifier:
             report=outcome.report,
             scored=dict(computation.result("score").contributions),
             previous_cumulative=dict(inputs.previous_cumulative),
+            computation=computation,
         )
 
     def agrees(self, ours: Recomputed, proposed: RoundResult) -> str:
@@ -189,10 +194,8 @@ class Verifier:
         me = self.account.address
         if proposal.proposer == me:
             return VerifierAction(round_number, "none", "", reason="this account proposed the round")
-        if self.round_settings.strategy.get("dp") in SERVER_NOISE:
-            return VerifierAction(
-                round_number, "none", "", reason="server-side DP noise: the round cannot be recomputed"
-            )
+        if self.round_settings.server_noise:
+            return check_noised(self, round_number)
         key = (round_number, hex_text(proposal.result_hash))
         if key not in self._computed:
             self._computed[key] = self.recompute(round_number)
@@ -205,22 +208,29 @@ class Verifier:
         if challenge.open and differs:
             alternative = self.settlement.challenge_result(round_number)
             if ours_hash == challenge.result_hash:
-                return self._attest(round_number, ours_hash)
+                return self.attest(round_number, ours_hash)
             if not self.agrees(ours, alternative):
-                action = self._attest(round_number, challenge.result_hash)
+                action = self.attest(round_number, challenge.result_hash)
                 return replace(action, reason=WITHIN_PRECISION)
         if exact or not differs:
-            action = self._attest(round_number, proposal.result_hash)
+            action = self.attest(round_number, proposal.result_hash)
             return action if exact else replace(action, reason=WITHIN_PRECISION)
         if challenge.open:
             return VerifierAction(
                 round_number, "none", hex_text(ours_hash), reason=f"neither result matches: {differs}"
             )
-        parts = differing_parts(proposed, ours.result)
-        receipt = self.settlement.challenge(self.account, round_number, ours.result, parts)
+        return self.challenge_with(round_number, ours.result, proposed, differs)
+
+    def challenge_with(
+        self, round_number: int, alternative: RoundResult, proposed: RoundResult, differs: str
+    ) -> VerifierAction:
+        """Challenge the proposal with ``alternative`` (naming the parts that differ) and vote for it."""
+        parts = differing_parts(proposed, alternative)
+        receipt = self.settlement.challenge(self.account, round_number, alternative, parts)
         log.warning("round %d: challenged the proposal (parts %d): %s", round_number, parts, differs)
+        ours_hash = result_hash(round_number, self.settlement.proposal(round_number).parent_hash, alternative)
         # NOTE: a challenge is not a vote: the challenger votes for its result like any verifier.
-        self._attest(round_number, ours_hash)
+        self.attest(round_number, ours_hash)
         return VerifierAction(
             round_number,
             "challenge",
@@ -230,7 +240,7 @@ class Verifier:
             transaction_hash=str(receipt.txn_hash),
         )
 
-    def _attest(self, round_number: int, hash_value: bytes) -> VerifierAction:
+    def attest(self, round_number: int, hash_value: bytes) -> VerifierAction:
         try:
             receipt = self.settlement.attest(self.account, round_number, hash_value)
         except SettlementAlreadyAttested:

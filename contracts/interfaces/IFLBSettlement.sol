@@ -117,6 +117,8 @@ interface IFLBSettlement {
     event RoundSettled(uint256 indexed round, bytes32 resultHash);
     /// @notice The admin changed the settlement's rules.
     event ParametersUpdated(Parameters parameters);
+    /// @notice The finalizer committed to the secret of `round`'s server-side DP noise (its hash).
+    event NoiseCommitted(uint256 indexed round, address indexed finalizer, bytes32 commitment);
 
     // --- errors -------------------------------------------------------------------------------
     /// @notice Raised by the constructor and `setParameters` for a zero bond minimum, challenge
@@ -223,11 +225,24 @@ interface IFLBSettlement {
     /// @param round The round passed in.
     /// @param resolveBy When the admin may decide it (unix seconds).
     error SettlementResolutionPending(uint256 round, uint64 resolveBy);
+    /// @notice Raised by `commitNoise` with a zero commitment.
+    error SettlementInvalidNoiseCommitment();
+    /// @notice Raised by `commitNoise` for any round but the open one, or once its commit phase ended.
+    /// @param round The round passed in.
+    /// @param openRound The coordinator's open round.
+    /// @param deadline When the open round's commit phase ends or ended (unix seconds).
+    error SettlementNoiseCommitClosed(uint256 round, uint256 openRound, uint64 deadline);
+    /// @notice Raised by `commitNoise` when the round has a commitment already.
+    /// @param round The round passed in.
+    /// @param commitment The commitment it has.
+    error SettlementNoiseAlreadyCommitted(uint256 round, bytes32 commitment);
 
     // --- views --------------------------------------------------------------------------------
     /// @notice The latest round that is final (the coordinator's latest confirmed round once this
     ///         settlement proposed a round; 0 before).
     function finalRound() external view returns (uint256);
+    /// @notice The finalizer's commitment to `round`'s DP noise secret (zero if none).
+    function noiseCommitment(uint256 round) external view returns (bytes32);
     /// @notice One round's proposal (all zero without one).
     function proposalInfo(uint256 round) external view returns (ProposalView memory);
     /// @notice One round's challenge (all zero without one).
@@ -266,6 +281,8 @@ interface IFLBSettledCoordinator {
     function fundRewards(uint256 amount) external;
     /// @notice Most tokens one round may allocate (the open round's budget).
     function rewardPerRound() external view returns (uint256);
+    /// @notice The open round and the end of its commit phase.
+    function openRoundDeadline() external view returns (uint256 round, uint64 deadline);
     /// @notice The reward token.
     function rewardToken() external view returns (address);
 }

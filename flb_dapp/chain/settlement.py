@@ -324,6 +324,15 @@ class Settlement:
         with translate_reverts():
             return self.contract.withdrawBond(sender=account)
 
+    def noise_commitment(self, round_number: int) -> bytes:
+        """The finalizer's commitment to ``round_number``'s DP noise secret (32 zero bytes if none)."""
+        return bytes(self.contract.noiseCommitment(round_number))
+
+    def commit_noise(self, account: Any, round_number: int, commitment: bytes) -> Any:
+        """Commit to the open round's DP noise secret (before its commit phase ends)."""
+        with translate_reverts():
+            return self.contract.commitNoise(round_number, commitment, sender=account)
+
     def propose(self, account: Any, round_number: int, result: RoundResult, submission_count: int) -> Any:
         """Propose the open round's result, or a stale round's again."""
         with translate_reverts():

@@ -198,6 +198,25 @@ class SettlementResolutionPending(ContractRuleError):
     resolve_by: int
 
 
+class SettlementInvalidNoiseCommitment(ContractRuleError):
+    """``commitNoise`` with a zero commitment."""
+
+
+class SettlementNoiseCommitClosed(ContractRuleError):
+    """``commitNoise`` for a round that is not open, or once its commit phase ended (``deadline``)."""
+
+    round: int
+    open_round: int
+    deadline: int
+
+
+class SettlementNoiseAlreadyCommitted(ContractRuleError):
+    """``commitNoise`` for a round that has a commitment (``commitment``) already."""
+
+    round: int
+    commitment: bytes
+
+
 def settlement_error_names() -> frozenset[str]:
     """The FLBSettlement error classes' names (those the coordinator's ABI does not carry)."""
     return frozenset(

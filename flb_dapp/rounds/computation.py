@@ -129,7 +129,7 @@ class RoundComputation:
         cache: ContentStore | None = None,
     ) -> None:
         self.inputs = inputs
-        self.settings = settings
+        self.settings = settings.for_round(inputs.noise, inputs.round)
         self.store = store
         self.cache = cache or store
         self.scorer = scorer

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flb_dapp.report import RoundReport
+from flb_dapp.rounds.noise import NoiseBinding
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class RoundInputs:
     block: int = 0  # the chain was read up to this block: a verifier reads exactly as far
     banned: Sequence[str] = ()  # clients banned at ``block``: their updates are rejected
     cohort: RoundCohort | None = None  # None: every registered client could submit
+    noise: NoiseBinding | None = None  # the DP noise commitment, on a settled deployment
 
     def to_json(self) -> dict[str, Any]:
         """The JSON the oracle journals (amounts as decimal strings, exact in any JSON reader)."""
@@ -86,6 +88,8 @@ class RoundInputs:
         }
         if self.cohort is not None:  # NOTE: inputs without a cohort keep the JSON they always had
             document["cohort"] = self.cohort.to_json()
+        if self.noise is not None:
+            document["noise"] = self.noise.to_json()
         return document
 
     @classmethod
@@ -104,6 +108,7 @@ class RoundInputs:
             block=int(data.get("block", 0)),
             banned=tuple(data.get("banned", ())),
             cohort=RoundCohort.from_json(data["cohort"]) if data.get("cohort") else None,
+            noise=NoiseBinding.from_json(data["noise"]) if data.get("noise") else None,
         )
 
 

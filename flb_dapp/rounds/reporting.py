@@ -71,6 +71,7 @@ def build_report(run: RoundComputation) -> RoundReport:
             epsilon=aggregated.epsilon,
             delta=aggregated.privacy_state["delta"],
             state=aggregated.privacy_state,
+            noise_binding=run.inputs.noise.to_json() if run.inputs.noise else None,
         ),
         metrics=ReportMetrics(before=evaluation.before, after=evaluation.after),
         rewards=ReportRewards(

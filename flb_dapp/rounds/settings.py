@@ -16,6 +16,9 @@ from flb_dapp.aggregation import Strategy, make_strategy
 from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
 from flb_dapp.exceptions import RoundError
 from flb_dapp.rewards import SCORING_RULES
+from flb_dapp.rounds.noise import NoiseBinding
+
+SERVER_NOISE_MODES = ("fixed", "adaptive")  # DP modes whose noise the oracle adds to the aggregate
 
 #: Exact Shapley asks for 2**n coalitions: past this many players it would take hours per round.
 MAX_EXACT_PLAYERS = 12
@@ -84,6 +87,11 @@ class RoundRules(BaseModel):
             params.setdefault("seed", dp_seed)
         return make_strategy(name, dp=dp, **params)
 
+    @property
+    def server_noise(self) -> bool:
+        """Whether the oracle adds DP noise to the aggregate (from its secret seed)."""
+        return self.strategy.get("dp") in SERVER_NOISE_MODES
+
     def rules(self) -> RoundRules:
         """Only the published fields (an oracle configuration carries more)."""
         return RoundRules(**{name: getattr(self, name) for name in RoundRules.model_fields})
@@ -99,6 +107,17 @@ class RoundSettings(RoundRules):
 
     def build_strategy(self, dp_seed: int | None = None) -> Strategy:
         return super().build_strategy(self.dp_seed if dp_seed is None else dp_seed)
+
+    def for_round(self, noise: NoiseBinding | None, round_number: int) -> RoundSettings:
+        """The settings one round runs with: bound by a noise commitment, the seed of its noise
+        is the committed secret mixed with the block hash (:mod:`flb_dapp.rounds.noise`)."""
+        if noise is None or self.dp_seed is None:
+            return self
+        try:
+            seed = noise.seed(self.dp_seed, round_number)
+        except ValueError as exc:
+            raise RoundError(str(exc)) from exc
+        return self.model_copy(update={"dp_seed": seed})
 
     def describe(self) -> dict[str, Any]:
         """What a report records: every rule, never the seed (it would let anyone subtract the noise)."""
