@@ -8,8 +8,10 @@ recompute it from the saved round inputs and the store with the round computatio
 1 and 2 torch threads and under ``ATEN_CPU_CAPABILITY=default`` (no AVX2/AVX-512 kernels) with 2
 threads. For each: whether the result (global model CID, report CID, rewards root) is identical,
 and whether it agrees to the declared precision (``oracle.score_tolerance``, oracle/precision.py),
-which is what a verifier attests. About 15 minutes on 2 busy cores (the SmolLM2 recomputes). Last
-line: one JSON object.
+which is what a verifier attests. The tiny round runs twice: with float32 scores (the default) and
+with exact scores (``oracle.score_dtype: float64``, ``score_decimals: 8``: losses rounded before
+contributions and rewards); the real round with exact scores. About 15 minutes on 2 busy cores
+(the SmolLM2 recomputes). Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+EXACT = {"score_dtype": "float64", "score_decimals": 8}
+ROUNDS = {
+    "bundled": ("bundled", {}),
+    "bundled, exact scores": ("bundled", EXACT),
+    "real, exact scores": ("real", EXACT),
+}
 VARIANTS = {
     "1 thread": ({}, 1),
     "2 threads": ({}, 2),
@@ -32,7 +40,7 @@ VARIANTS = {
 }
 
 
-def oracle_round(folder: Path, task: str) -> dict[str, str]:
+def oracle_round(folder: Path, task: str, rules: dict[str, object]) -> dict[str, str]:
     """One round computed by the oracle; saves what a recompute needs in ``folder``."""
     from ape import accounts, networks
 
@@ -51,12 +59,14 @@ def oracle_round(folder: Path, task: str) -> dict[str, str]:
     spec = built.spec if real else dataclasses.replace(built.spec, eval_limit=200)
     with networks.parse_network_choice("ethereum:local:test"):
         test = accounts.test_accounts
-        plan = FederationPlan(spec=spec, account="test:1", oracle={"torch_threads": 1})
+        plan = FederationPlan(spec=spec, account="test:1", oracle={"torch_threads": 1, **rules})
         clients = [test[2 + i] for i in range(len(built.shares))]
         federation = build_federation(
             folder, test[0], test[1], clients, built.shares, plan, cache_dir=folder / "cache"
         )
-        federation.scorer = make_evaluator(spec, folder / "cache")
+        federation.scorer = make_evaluator(
+            spec, folder / "cache", dtype=str(rules.get("score_dtype", "float32"))
+        )
         for index in range(len(clients)):
             federation.submit(index, federation.train(index))
         inputs = read_round_inputs(
@@ -92,11 +102,12 @@ def recompute(folder: Path, threads: int) -> dict[str, object]:
 
     meta = json.loads((folder / "round.json").read_text())
     inputs = RoundInputs.from_json(meta["inputs"])
+    settings = RoundSettings.from_description(meta["settings"])
     run = RoundComputation(
         inputs,
-        RoundSettings.from_description(meta["settings"]),
+        settings,
         open_store(str(folder / "store")),
-        make_evaluator(TaskSpec.from_dict(meta["task"]), folder / "cache"),
+        make_evaluator(TaskSpec.from_dict(meta["task"]), folder / "cache", dtype=settings.score_dtype),
     )
     outcome = run.run()
     theirs = parse_report((folder / "oracle-report.json").read_bytes())
@@ -123,9 +134,9 @@ def main() -> None:
         return
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="flb-bench-reexecution-") as tmp:
-        for task in ("bundled", "real"):
-            folder = Path(tmp) / task
-            expected = oracle_round(folder, task)
+        for label, (task, rules) in ROUNDS.items():
+            folder = Path(tmp) / label.replace(", ", "-").replace(" ", "-")
+            expected = oracle_round(folder, task, rules)
             for name, (env, threads) in VARIANTS.items():
                 command = [sys.executable, __file__, "--recompute", str(folder), str(threads)]
                 environment = {**os.environ, "HF_HUB_OFFLINE": "1", **env}
@@ -134,14 +145,16 @@ def main() -> None:
                     raise SystemExit(done.stderr[-3000:])
                 got = json.loads(done.stdout.strip().splitlines()[-1])
                 exact = all(got[k] == expected[k] for k in ("global", "report", "root"))
-                results[f"{task}: {name}"] = {"exact": exact, **got}
+                results[f"{label}: {name}"] = {"exact": exact, **got}
                 verdict = f"within precision {got['within_precision']} {got['why']}"
-                print(f"{task:8s} {name:28s} exact {exact!s:5s} {verdict}", flush=True)
-    print(
-        json.dumps(
-            {"runs": results, "all_within_precision": all(r["within_precision"] for r in results.values())}
-        )
-    )
+                print(f"{label:22s} {name:28s} exact {exact!s:5s} {verdict}", flush=True)
+    exact_scores = [r for key, r in results.items() if "exact scores" in key]
+    summary = {
+        "runs": results,
+        "all_within_precision": all(r["within_precision"] for r in results.values()),
+        "exact_scores_identical": all(r["exact"] for r in exact_scores),
+    }
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -156,8 +156,8 @@ def joined_benchmarks(data: str) -> list[str]:
     return names if len(names) > 1 and all(name in BENCHMARKS for name in names) else []
 
 
-def make_evaluator(spec: TaskSpec, cache_dir: str | Path, device: str = "cpu") -> Any:
-    """An ``Evaluator`` over the task's evaluation split (loads the base model once)."""
+def make_evaluator(spec: TaskSpec, cache_dir: str | Path, device: str = "cpu", dtype: str = "float32") -> Any:
+    """An ``Evaluator`` over the task's evaluation split (loads the base model once, in ``dtype``)."""
     from flb_dapp.evaluation.multiple_choice import Evaluator
 
     questions, dev = evaluation_split(spec)
@@ -167,6 +167,7 @@ def make_evaluator(spec: TaskSpec, cache_dir: str | Path, device: str = "cpu") -
         dev=dev,
         k_shot=spec.eval_shots,
         device=device,
+        dtype=dtype,
         formulation=spec.eval_format,
         chat=spec.eval_chat,
     )

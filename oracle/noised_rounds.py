@@ -99,7 +99,7 @@ def honest_noised(
     wrong_scale = noise_scale(verifier, ours, theirs, published)
     if wrong_scale:
         return wrong_scale
-    after = EvaluationSummary.model_validate(verifier.scorer.evaluate(published).to_dict())
+    after = EvaluationSummary.model_validate(ours.computation.scorer.evaluate(published).to_dict())
     metrics = dict(ours.report.aggregation.metrics)
     norm = l2_norm(_difference(published, ours.computation.base))
     claimed = theirs.aggregation.metrics.get("update_norm")

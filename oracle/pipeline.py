@@ -175,7 +175,10 @@ class Oracle:
         # NOTE: loaded on first use: the base model takes seconds, and most ticks have nothing due.
         if self._scorer is None:
             self._scorer = make_evaluator(
-                self.settings.task, self.settings.cache_dir, self.settings.oracle.device
+                self.settings.task,
+                self.settings.cache_dir,
+                self.settings.oracle.device,
+                self.round_settings.score_dtype,
             )
         return self._scorer
 

@@ -110,7 +110,10 @@ class Verifier:
     def scorer(self) -> Any:
         if self._scorer is None:
             self._scorer = make_evaluator(
-                self.settings.task, self.settings.cache_dir, self.settings.oracle.device
+                self.settings.task,
+                self.settings.cache_dir,
+                self.settings.oracle.device,
+                self.round_settings.score_dtype,
             )
         return self._scorer
 

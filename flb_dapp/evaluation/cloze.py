@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from flb_dapp.evaluation.datasets import MCQuestion
+from flb_dapp.evaluation.wide import wide
 from flb_dapp.exceptions import EvaluationError
 
 
@@ -124,7 +125,7 @@ def continuation_logprobs_plain(model: Any, request: ClozeRequest, device: str) 
     out = []
     for option in request.continuations:
         ids = torch.tensor([[*request.prefix, *option]], device=device)
-        logp = torch.log_softmax(model(input_ids=ids).logits.float(), dim=-1)[0].cpu()
+        logp = torch.log_softmax(wide(model(input_ids=ids).logits), dim=-1)[0].cpu()
         start = len(request.prefix)
         out.append(float(sum(logp[start + t - 1, token].item() for t, token in enumerate(option))))
     return out
@@ -168,7 +169,7 @@ def continuation_logprobs(
         attention_mask=mask.to(device),
         **kwargs,
     ).logits[0]
-    logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+    logp = torch.log_softmax(wide(logits), dim=-1).cpu()
     last = len(local) - 1
     out = []
     for start, option in zip(starts, options, strict=True):

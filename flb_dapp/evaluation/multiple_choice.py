@@ -31,6 +31,7 @@ from flb_dapp.evaluation.cloze import (
 )
 from flb_dapp.evaluation.datasets import LETTERS, MCQuestion
 from flb_dapp.evaluation.prompts import has_chat_template, render_prompt
+from flb_dapp.evaluation.wide import keep_float64, wide
 from flb_dapp.exceptions import EvaluationError
 from flb_dapp.lora.adapter import Adapter, AdapterMetadata
 from flb_dapp.training.models import Quantization, load_model, load_tokenizer, resolve_device
@@ -141,6 +142,9 @@ class Evaluator:
             self.model, self.tokenizer = model, tokenizer
             self.device = str(next(model.parameters()).device.type)
         self.model.eval()
+        self.dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        if self.dtype == "float64":
+            keep_float64(self.model)
         self.chat = has_chat_template(self.tokenizer) if chat is None else chat
         if formulation == "cloze":
             self._cloze = [build_request(self.tokenizer, q, self.chat, max_seq_len) for q in self.questions]
@@ -246,7 +250,7 @@ class Evaluator:
                 position_ids=positions.to(self.device),
                 **kwargs,
             ).logits[:, -1, :]
-            logp = torch.log_softmax(logits.float(), dim=-1)[:, letters.to(logits.device)].cpu().numpy()
+            logp = torch.log_softmax(wide(logits), dim=-1)[:, letters.to(logits.device)].cpu().numpy()
             for row, i in enumerate(batch):
                 out[i] = logp[row, : len(self.questions[i].options)].astype(np.float64)
         return out

@@ -21,6 +21,7 @@ from flb_dapp.rewards import RewardsOutcome, allocate
 from flb_dapp.rounds.combining import aggregate_step
 from flb_dapp.rounds.fetching import fetch_step, fetch_with_retry
 from flb_dapp.rounds.inputs import RoundInputs
+from flb_dapp.rounds.precision import round_scorer
 from flb_dapp.rounds.reporting import build_report, report_step
 from flb_dapp.rounds.results import (
     AggregateResult,
@@ -132,7 +133,7 @@ class RoundComputation:
         self.settings = settings.for_round(inputs.noise, inputs.round)
         self.store = store
         self.cache = cache or store
-        self.scorer = scorer
+        self.scorer = round_scorer(scorer, self.settings.score_dtype, self.settings.score_decimals)
         self.journal: StepJournal = journal or MemoryJournal()
         self.timings: dict[str, float] = {}
         self.limits = AdapterLimits(max_bytes=settings.max_update_bytes)

@@ -8,7 +8,7 @@ the YAML file and the round. ``RoundSettings`` adds the one secret, the DP noise
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,6 +40,14 @@ class RoundRules(BaseModel):
     # against AVX2 on the tiny model), so a verifier accepts reported losses and contributions
     # within this absolute distance of its own, and the rewards they determine exactly.
     score_tolerance: float = 1e-5
+    # Exact re-execution: with score_decimals set, every evaluation loss is rounded to that many
+    # decimals before contributions and rewards are computed from it, so a verifier on other
+    # kernels or thread counts reproduces the result hash itself, not only within score_tolerance.
+    # That needs losses that vary far below the rounding: in score_dtype float64 they move by about
+    # 2e-15 between kernel sets (float32: 1e-8; tests/evaluation/test_wide.py). The settled
+    # deployments' choice: float64 with 8 decimals.
+    score_dtype: Literal["float32", "float64"] = "float32"
+    score_decimals: int | None = None
     # Reject a delta whose norm exceeds this multiple of the round's median norm. Off by default:
     # the median of self-selected clients is steerable by Sybils; the task's absolute bound is not.
     norm_factor: float | None = None
@@ -64,6 +72,8 @@ class RoundRules(BaseModel):
             )
         if not 0 <= self.score_tolerance < 1:
             raise RoundError(f"score_tolerance must be in [0, 1), got {self.score_tolerance}")
+        if self.score_decimals is not None and not 0 <= self.score_decimals <= 15:
+            raise RoundError(f"score_decimals must be 0 .. 15 or unset, got {self.score_decimals}")
         if self.norm_factor is not None and self.norm_factor <= 1:
             raise RoundError(f"norm_factor must be > 1 or unset, got {self.norm_factor}")
         if not 0 < self.duplicate_cosine <= 1:
@@ -120,8 +130,13 @@ class RoundSettings(RoundRules):
         return self.model_copy(update={"dp_seed": seed})
 
     def describe(self) -> dict[str, Any]:
-        """What a report records: every rule, never the seed (it would let anyone subtract the noise)."""
-        return self.rules().model_dump()
+        """What a report records: every rule, never the seed (it would let anyone subtract the noise).
+        The exact-scores rules appear once set, so reports without them keep their bytes."""
+        described = self.rules().model_dump()
+        for key, default in (("score_dtype", "float32"), ("score_decimals", None)):
+            if described[key] == default:
+                del described[key]
+        return described
 
     @classmethod
     def from_description(cls, data: Mapping[str, Any]) -> RoundSettings:

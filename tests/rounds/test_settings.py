@@ -25,6 +25,8 @@ def test_every_configured_rule_reaches_the_round() -> None:
         "shapley_exact_max": 6,
         "shapley_budget": 99,
         "score_tolerance": 1e-4,
+        "score_dtype": "float64",
+        "score_decimals": 8,
         "norm_factor": 5.0,
         "duplicate_cosine": 0.9,
         "max_update_bytes": 1 << 20,

@@ -60,8 +60,9 @@ def test_devnet_two_clients_one_round(tmp_path: Path) -> None:
             assert client.returncode == 0, output[-3000:]
             outputs.append(output)
         # The later commit closed the commit phase and revealed at once; the earlier client
-        # reveals on its next run, as a cron job would.
-        assert sorted("submitted bafk" in o for o in outputs) == [False, True], outputs
+        # reveals on its next run, as a cron job would (or at once too, when the other's commit
+        # landed before it looked at the phase: both train at the same time).
+        assert sorted("submitted bafk" in o for o in outputs) in ([False, True], [True, True]), outputs
         for i, output in enumerate(outputs):
             if "submitted bafk" not in output:
                 assert "committed to bafk" in output and "run again once the commit phase closed" in output
