@@ -7,7 +7,7 @@ JSON shape (``--json``)::
                "reveal_deadline", "pending_reveals", "submissions", "active_clients", "paused"},
      "account": null | {"address", "registered", "banned", "dataset_commitment", "submissions",
                         "last_submitted_round", "committed_this_round", "submitted_this_round",
-                        "token_balance"},
+                        "token_balance", "exited", "bond", "bond_released_at"},
      "rewards": null | {"earned", "claimed", "claimable", "report_round", "report_cid"},
      "global_model": {"cid", "round", "metric", "epsilon", "report_cid", "metrics"},
      "report_error": ""}   # why the latest round report could not be read (store down ...), or ""
@@ -100,6 +100,8 @@ def collect_status(cli: CLIContext, address: str | None) -> dict[str, Any]:
                 "submitted_this_round": client.last_submitted_round == current,
                 "token_balance": sdk.token_balance(client.address),
                 "eth_balance": session.eth_balance(client.address),
+                "exited": client.exited,
+                **_bond(sdk, client.address),
             }
             earned = report.earned(client.address) if report else 0
             data["rewards"] = {
@@ -156,7 +158,10 @@ def show(out: Output, data: dict[str, Any]) -> None:
         out.line("(no account selected: pass --account ALIAS to see your registration and rewards)")
         return
     out.line()
-    if account["registered"]:
+    if account["exited"]:
+        released = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(account["bond_released_at"]))
+        registration = f"exited; bond released at {released} (`flb exit --withdraw` then)"
+    elif account["registered"]:
         registration = f"yes, commitment {account['dataset_commitment']}"
     else:
         registration = "no (run `flb register --data PATH`)"
@@ -174,6 +179,7 @@ def show(out: Output, data: dict[str, Any]) -> None:
             "submissions": account["submissions"],
             "ETH": format_units(account["eth_balance"]),
             symbol: format_units(account["token_balance"], decimals),
+            **({"bond": f"{format_units(account['bond'], decimals)} {symbol}"} if account["bond"] else {}),
         }
     )
     out.line()
@@ -186,6 +192,12 @@ def show(out: Output, data: dict[str, Any]) -> None:
             + ("  (run `flb claim`)" if rewards["claimable"] else ""),
         }
     )
+
+
+def _bond(sdk: Any, address: str) -> dict[str, int]:
+    """The registration bond the account holds and when it is released (0 before an exit)."""
+    bond = sdk.bond_of(address)
+    return {"bond": bond.amount, "bond_released_at": bond.released_at}
 
 
 @click.command("status")

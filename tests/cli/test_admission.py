@@ -55,6 +55,11 @@ def test_admit_register_exit_withdraw(workspace: Workspace) -> None:
     again = ws.invoke("exit", "--account", "test:3", expect=1)
     assert f"{client} exited already" in again.stderr
 
+    status = parse_json(ws.invoke("--json", "status", "--account", "test:3").stdout)["account"]
+    assert (status["exited"], status["bond"], status["bond_released_at"]) == (True, BOND, exited["released_at"])
+    shown = ws.invoke("status", "--account", "test:3").stdout
+    assert "exited; bond released at" in shown and "bond" in shown
+
     ws.advance_time(DELAY)
     withdrawn = parse_json(ws.invoke("--json", "exit", "--withdraw", "--account", "test:3").stdout)
     assert withdrawn["withdrawn"] and withdrawn["bond"] == BOND
