@@ -56,7 +56,11 @@ def test_admit_register_exit_withdraw(workspace: Workspace) -> None:
     assert f"{client} exited already" in again.stderr
 
     status = parse_json(ws.invoke("--json", "status", "--account", "test:3").stdout)["account"]
-    assert (status["exited"], status["bond"], status["bond_released_at"]) == (True, BOND, exited["released_at"])
+    assert (status["exited"], status["bond"], status["bond_released_at"]) == (
+        True,
+        BOND,
+        exited["released_at"],
+    )
     shown = ws.invoke("status", "--account", "test:3").stdout
     assert "exited; bond released at" in shown and "bond" in shown
 
