@@ -14,6 +14,7 @@ from flb_dapp.audit import read_round_inputs
 from flb_dapp.chain.coordinator import Coordinator
 from flb_dapp.chain.noise import commit_round_noise, first_block_at, read_noise_binding
 from flb_dapp.chain.settlement import RoundResult, Settlement
+from flb_dapp.chain.settlement_errors import SettlementNoiseAlreadyCommitted, SettlementNoiseCommitClosed
 from flb_dapp.chain.types import FinalizeRequest
 from flb_dapp.config import FLBSettings, OracleConfig
 from flb_dapp.exceptions import (
@@ -204,7 +205,12 @@ class Oracle:
                 "round %d: its commit phase ended before the noise commitment; its noise is unbound", current
             )
             return
-        commit_round_noise(self.settlement, self.account, current, self.round_settings.dp_seed)
+        try:
+            commit_round_noise(self.settlement, self.account, current, self.round_settings.dp_seed)
+        except (SettlementNoiseCommitClosed, SettlementNoiseAlreadyCommitted) as exc:
+            # NOTE: a race with the last client's commit (or with a restart): nothing to retry.
+            log.warning("round %d: no noise commitment made: %s", current, exc)
+            return
         log.info("round %d: committed to its DP noise secret", current)
 
     def run_once(self) -> list[ProcessedRound]:

@@ -15,6 +15,7 @@ import pytest
 from flb_dapp.audit import load_report, read_round_inputs
 from flb_dapp.chain.noise import first_block_at, read_noise_binding
 from flb_dapp.chain.settlement import PART_REWARDS, RoundResult
+from flb_dapp.chain.settlement_errors import SettlementNoiseCommitClosed
 from flb_dapp.evaluation.task import make_task
 from flb_dapp.exceptions import ConfigError
 from flb_dapp.federation import FederationPlan, build_federation
@@ -121,3 +122,17 @@ def test_noise_is_bound_and_everything_else_is_verified(
     # The replacement pays exactly what the honest round pays, on the oracle's published model.
     assert sdk.round(2).rewards_root == "0x" + honest_result.rewards_root.hex()
     assert sdk.round(2).global_model_cid == honest_result.global_model_cid
+
+    # A commitment that races the round's last client commit is refused by the contract: the
+    # oracle logs it and goes on (the round's noise is then unbound, which verifiers report).
+    assert settlement.noise_commitment(3) == b"\x00" * 32
+
+    tried: list[int] = []
+
+    def refused(_settlement: Any, _account: Any, round_number: int, _seed: int) -> None:
+        tried.append(round_number)
+        raise SettlementNoiseCommitClosed("closed", round=round_number, open_round=round_number, deadline=0)
+
+    monkeypatch.setattr("oracle.pipeline.commit_round_noise", refused)
+    oracle.commit_noise()
+    assert tried == [3] and settlement.noise_commitment(3) == b"\x00" * 32
