@@ -29,7 +29,16 @@ from flb_dapp.taskspec import TaskSpec, train_config
 WORKER_THREADS = 1
 R = TypeVar("R")
 # What every worker needs, imported once by the fork server (its workers are forked from it).
-WARM_MODULES = ("torch", "transformers", "peft", "trl", "datasets", "flb_dapp.training.trainer", __name__)
+WARM_MODULES = (
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "datasets",
+    "flb_dapp.training.trainer",
+    __name__,
+    "flb_dapp.training.fork_ready",  # last: freezes what the others built (shared pages stay shared)
+)
 
 
 @dataclass(frozen=True)
