@@ -86,7 +86,7 @@ def honest_noised(
     """This verifier's result for a noised round, built on the published global model; or why it
     cannot build one."""
     ours = verifier.recompute(round_number, noise=binding)
-    theirs = verifier.report_of(round_number)
+    theirs = ours.proposed_report
     assert ours.computation is not None
     if theirs is None:
         return "the proposer's report cannot be read"

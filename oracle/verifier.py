@@ -50,6 +50,7 @@ class Recomputed:
     scored: dict[str, float]
     previous_cumulative: dict[str, int]
     computation: RoundComputation | None = None
+    proposed_report: RoundReport | None = None  # the proposer's report the recomputation read
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Verifier:
                 rounds.append(number)
         return rounds
 
-    def report_of(self, round_number: int) -> RoundReport | None:
+    def _report(self, round_number: int) -> RoundReport | None:
         """The proposer's report of a round (None when it cannot be read)."""
         return self._load_report(self.coordinator.round(round_number).report_cid)
 
@@ -145,7 +146,7 @@ class Verifier:
 
     def recompute(self, round_number: int, noise: NoiseBinding | None = None) -> Recomputed:
         """The round as this verifier computes it (with the round's noise binding, if any)."""
-        report = self.report_of(round_number)
+        report = self._report(round_number)
         task = self.settings.task
         submissions = self.coordinator.round(round_number).submissions
         inputs = read_round_inputs(
@@ -171,6 +172,7 @@ class Verifier:
             scored=dict(computation.result("score").contributions),
             previous_cumulative=dict(inputs.previous_cumulative),
             computation=computation,
+            proposed_report=report,
         )
 
     def agrees(self, ours: Recomputed, proposed: RoundResult) -> str:

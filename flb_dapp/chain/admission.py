@@ -12,21 +12,23 @@ class of the custom error the contract would revert with.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from eth_utils import to_checksum_address
 
+from flb_dapp.chain import preflight
 from flb_dapp.chain.admission_errors import (
     BondBalanceTooLow,
     CoordinatorAdmissionOpen,
     CoordinatorBondLocked,
-    CoordinatorClientExited,
     CoordinatorNoBond,
     CoordinatorNotAdmitted,
     CoordinatorNotExited,
 )
 from flb_dapp.chain.reverts import translate_reverts
-from flb_dapp.exceptions import ConfigError, CoordinatorClientBanned, CoordinatorNotRegistered
+from flb_dapp.chain.roles import grant_role, has_role
+from flb_dapp.exceptions import ConfigError
 
 AdmissionMode = Literal["open", "allowlist"]
 ADMISSION_MODES: tuple[AdmissionMode, ...] = ("open", "allowlist")
@@ -82,8 +84,9 @@ class CoordinatorAdmission:
         raise NotImplementedError
 
     # --- reads ----------------------------------------------------------------------------------
-    @property
+    @cached_property
     def admission_rules(self) -> AdmissionRules:
+        """The deployment's rules (immutable in the contract: read once)."""
         allowlist, bond, delay = self.contract.admissionRules()
         return AdmissionRules("allowlist" if allowlist else "open", int(bond), int(delay))
 
@@ -99,8 +102,7 @@ class CoordinatorAdmission:
         return int(self.contract.bondsHeld())
 
     def is_registrar(self, address: str) -> bool:
-        role = self.contract.REGISTRAR_ROLE()
-        return bool(self.contract.hasRole(role, to_checksum_address(address)))
+        return has_role(self.contract, REGISTRAR_ROLE_NAME, address)
 
     # --- pre-flight checks ----------------------------------------------------------------------
     def check_admission(self, address: str) -> None:
@@ -121,17 +123,7 @@ class CoordinatorAdmission:
             )
 
     def check_can_exit(self, address: str) -> None:
-        info = self.client(address)
-        who = info.address
-        if not info.registered:
-            raise CoordinatorNotRegistered(f"{who} is not registered", client=who)
-        if info.banned:
-            raise CoordinatorClientBanned(f"{who} is banned", client=who)
-        if info.exited:
-            released = self.bond_of(who).released_at
-            raise CoordinatorClientExited(
-                f"{who} exited already (bond released at {released})", client=who, released_at=released
-            )
+        preflight.check_active(self, self.client(address), "exiting")  # type: ignore[arg-type]
 
     def check_can_withdraw_bond(self, address: str) -> None:
         info = self.client(address)
@@ -165,9 +157,7 @@ class CoordinatorAdmission:
             return self.contract.setAdmitted(to_checksum_address(client), admitted, sender=account)
 
     def grant_registrar(self, account: Any, registrar: str) -> Any:
-        with translate_reverts():
-            role = self.contract.REGISTRAR_ROLE()
-            return self.contract.grantRole(role, to_checksum_address(registrar), sender=account)
+        return grant_role(self.contract, account, REGISTRAR_ROLE_NAME, registrar)
 
     def request_exit(self, account: Any) -> Any:
         self.check_can_exit(account.address)

@@ -22,6 +22,7 @@ from flb_dapp.chain.artifacts import COORDINATOR, REWARD_TOKEN, contract_type, d
 from flb_dapp.chain.cohort import Cohort
 from flb_dapp.chain.events import CoordinatorEvents
 from flb_dapp.chain.reverts import translate_reverts
+from flb_dapp.chain.roles import grant_role, has_role
 from flb_dapp.chain.types import (
     PPM,
     ClientInfo,
@@ -208,12 +209,10 @@ class Coordinator(CoordinatorEvents, CoordinatorAdmission):
         )
 
     def is_oracle(self, address: str) -> bool:
-        role = self.contract.ORACLE_ROLE()
-        return bool(self.contract.hasRole(role, to_checksum_address(address)))
+        return has_role(self.contract, ORACLE_ROLE_NAME, address)
 
     def is_admin(self, address: str) -> bool:
-        role = self.contract.DEFAULT_ADMIN_ROLE()
-        return bool(self.contract.hasRole(role, to_checksum_address(address)))
+        return has_role(self.contract, "DEFAULT_ADMIN_ROLE", address)
 
     def now(self) -> int:
         """Timestamp of the latest block: what the contract compares deadlines with."""
@@ -378,9 +377,7 @@ class Coordinator(CoordinatorEvents, CoordinatorAdmission):
             return self.contract.setClientBanned(to_checksum_address(client), banned, sender=account)
 
     def grant_oracle(self, account: Any, oracle: str) -> Any:
-        with translate_reverts():
-            role = self.contract.ORACLE_ROLE()
-            return self.contract.grantRole(role, to_checksum_address(oracle), sender=account)
+        return grant_role(self.contract, account, ORACLE_ROLE_NAME, oracle)
 
     def pause(self, account: Any) -> Any:
         with translate_reverts():

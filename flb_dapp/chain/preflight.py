@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from eth_utils import to_checksum_address
 
 from flb_dapp.chain.admission_errors import CoordinatorClientExited
-from flb_dapp.chain.types import FinalizeRequest, PendingReveal, hex_text
+from flb_dapp.chain.types import ClientInfo, FinalizeRequest, PendingReveal, hex_text
 from flb_dapp.exceptions import (
     AccessControlUnauthorizedAccount,
     CoordinatorAlreadyCommitted,
@@ -58,6 +58,27 @@ def check_not_paused(sdk: Coordinator, what: str) -> None:
         raise EnforcedPause(f"the coordinator is paused: {what} are stopped")
 
 
+def check_not_exited(sdk: Coordinator, client: ClientInfo, action: str) -> None:
+    """An exited client can do nothing but claim and withdraw its bond."""
+    if client.exited:
+        released = sdk.bond_of(client.address).released_at
+        raise CoordinatorClientExited(
+            f"{client.address} exited already (bond released at {released}); no more {action}",
+            client=client.address,
+            released_at=released,
+        )
+
+
+def check_active(sdk: Coordinator, client: ClientInfo, action: str) -> None:
+    """The contract's ``_requireActive``: registered, not banned, not exited, in that order."""
+    who = client.address
+    if not client.registered:
+        raise CoordinatorNotRegistered(f"{who} is not registered; run `flb register` first", client=who)
+    if client.banned:
+        raise CoordinatorClientBanned(f"{who} is banned from {action}", client=who)
+    check_not_exited(sdk, client, action)
+
+
 def check_can_register(sdk: Coordinator, address: str, commitment: bytes) -> None:
     check_not_paused(sdk, "registrations")
     if len(commitment) != 32 or commitment == b"\x00" * 32:
@@ -88,16 +109,7 @@ def check_can_commit(sdk: Coordinator, address: str, round_number: int, num_samp
     # NOTE: what the client did comes first: "you already submitted" says more than "closed".
     client = sdk.client(address)
     who = client.address
-    if not client.registered:
-        raise CoordinatorNotRegistered(f"{who} is not registered; run `flb register` first", client=who)
-    if client.banned:
-        raise CoordinatorClientBanned(f"{who} is banned from submitting", client=who)
-    if client.exited:
-        raise CoordinatorClientExited(
-            f"{who} exited the federation and cannot submit again",
-            client=who,
-            released_at=sdk.bond_of(who).released_at,
-        )
+    check_active(sdk, client, "submitting")
     info = sdk.round(round_number)
     if info.sampled and not sdk.cohort(round_number).includes(client.registration_index):
         raise CoordinatorNotInCohort(
@@ -160,12 +172,7 @@ def check_can_reveal(sdk: Coordinator, address: str, pending: PendingReveal) -> 
     who = client.address
     if client.banned:
         raise CoordinatorClientBanned(f"{who} is banned from submitting", client=who)
-    if client.exited:
-        raise CoordinatorClientExited(
-            f"{who} exited the federation and cannot submit again",
-            client=who,
-            released_at=sdk.bond_of(who).released_at,
-        )
+    check_not_exited(sdk, client, "submitting")
     if client.committed_round != number:
         raise CoordinatorNotCommitted(f"{who} did not commit in round {number}", client=who, round=number)
     if client.last_submitted_round == number:

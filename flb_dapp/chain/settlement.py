@@ -19,6 +19,7 @@ from eth_utils import keccak, to_checksum_address
 
 from flb_dapp.chain.artifacts import SETTLEMENT, contract_type, deployed_contract
 from flb_dapp.chain.reverts import translate_reverts
+from flb_dapp.chain.roles import grant_role
 from flb_dapp.chain.types import FinalizeRequest, hex_text
 from flb_dapp.storage.cid import cid_from_bytes, cid_to_bytes
 
@@ -372,9 +373,7 @@ class Settlement:
         """Grant ``FINALIZER_ROLE`` or ``VERIFIER_ROLE`` (the admin only)."""
         if role_name not in ("FINALIZER_ROLE", "VERIFIER_ROLE"):
             raise ValueError(f"unknown settlement role {role_name!r}")
-        with translate_reverts():
-            role = getattr(self.contract, role_name)()
-            return self.contract.grantRole(role, to_checksum_address(grantee), sender=account)
+        return grant_role(self.contract, account, role_name, grantee)
 
     def describe(self, round_number: int) -> str:
         """A one-line summary of a round's settlement state (for logs and the CLI)."""

@@ -82,8 +82,7 @@ def exit_federation(cli: CLIContext, withdraw: bool) -> None:
     address = account_address(name)
     with chain_session(settings, cli.verbose) as session:
         sdk = session.coordinator
-        token = sdk.token
-        symbol, decimals = str(token.symbol()), int(token.decimals())
+        symbol, decimals = session.token_units()
         # Pre-flight before the password prompt: nobody should type a password to learn a rule.
         if withdraw:
             sdk.check_can_withdraw_bond(address)

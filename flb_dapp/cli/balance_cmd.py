@@ -22,7 +22,7 @@ def balance(cli: CLIContext) -> None:
     address = account_address(cli.account_name())
     with chain_session(cli.settings, cli.verbose) as session:
         token = session.coordinator.token
-        symbol, decimals = str(token.symbol()), int(token.decimals())
+        symbol, decimals = session.token_units()
         eth = session.eth_balance(address)
         tokens = session.coordinator.token_balance(address)
     data = {

@@ -28,8 +28,7 @@ def claim(cli: CLIContext) -> None:
     address = account_address(name)
     with chain_session(settings, cli.verbose) as session:
         sdk = session.coordinator
-        token = sdk.token
-        symbol, decimals = str(token.symbol()), int(token.decimals())
+        symbol, decimals = session.token_units()
         report = latest_report(sdk, open_store(settings.store))
         earned = report.earned(address) if report else 0
         claimed = sdk.client(address).claimed

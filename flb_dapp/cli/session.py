@@ -31,6 +31,11 @@ class ChainSession:
 
         return int(chain.provider.get_balance(address))
 
+    def token_units(self) -> tuple[str, int]:
+        """The reward token's symbol and decimals, as amounts are shown."""
+        token = self.coordinator.token
+        return str(token.symbol()), int(token.decimals())
+
 
 def _looks_like_uri(choice: str) -> bool:
     return "://" in choice or choice.endswith(".ipc")

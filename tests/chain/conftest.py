@@ -14,9 +14,10 @@ INITIAL = cid_of_bytes(b"initial")
 
 
 def deploy(
-    accounts: Any, fund_amount: int = 5_000, cohort_size: int = 0
+    accounts: Any, fund_amount: int = 5_000, cohort_size: int = 0, **options: Any
 ) -> tuple[Coordinator, DeploymentRecord]:
-    """Admin accounts[0], oracle accounts[1]; rounds of 600 s with a budget of 1,000 tokens."""
+    """Admin accounts[0], oracle accounts[1]; rounds of 600 s with a budget of 1,000 tokens;
+    ``options`` go to ``deploy_system`` (settlement rules, admission rules)."""
     record = deploy_system(
         accounts[0],
         initial_model_cid=INITIAL,
@@ -26,6 +27,7 @@ def deploy(
         token_supply=10**6,
         fund_amount=fund_amount,
         cohort_size=cohort_size,
+        **options,
     )
     return Coordinator(record.coordinator, record.block), record
 

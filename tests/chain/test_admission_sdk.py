@@ -17,7 +17,6 @@ from flb_dapp.chain.admission_errors import (
     CoordinatorNotAdmitted,
 )
 from flb_dapp.chain.coordinator import Coordinator
-from flb_dapp.chain.deployment import deploy_system
 from flb_dapp.chain.reverts import translate_reverts
 from flb_dapp.exceptions import ConfigError
 from flb_dapp.storage.cid import cid_of_bytes
@@ -29,18 +28,9 @@ DIGEST = b"\x07" * 32
 
 
 def bonded(accounts: Any, mode: str = "open") -> Coordinator:
-    record = deploy_system(
-        accounts[0],
-        initial_model_cid=cid_of_bytes(b"initial"),
-        oracle=accounts[1].address,
-        round_duration=600,
-        reward_per_round=1_000,
-        token_supply=10**6,
-        fund_amount=5_000,
-        admission=AdmissionRules(mode, BOND, DELAY),  # type: ignore[arg-type]
-    )
+    sdk, record = deploy(accounts, admission=AdmissionRules(mode, BOND, DELAY))  # type: ignore[arg-type]
     assert (record.admission, record.registration_bond, record.client_exit_delay) == (mode, BOND, DELAY)
-    return Coordinator(record.coordinator, record.block)
+    return sdk
 
 
 def test_rules_refuse_bad_values() -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from flb_dapp.chain.artifacts import SETTLEMENT, artifact_json
 from flb_dapp.chain.coordinator import Coordinator
-from flb_dapp.chain.deployment import deploy_system
 from flb_dapp.chain.reverts import SETTLEMENT_ERRORS, snake_case
 from flb_dapp.chain.settlement import (
     PART_METRICS,
@@ -25,6 +24,7 @@ from flb_dapp.chain.settlement_errors import SettlementAlreadyAttested, Settleme
 from flb_dapp.exceptions import ChainError, CoordinatorRoundNotDue, PreflightError
 from flb_dapp.merkle import build_rewards_tree
 from flb_dapp.storage.cid import cid_of_bytes
+from tests.chain.conftest import deploy
 
 PARAMETERS = SettlementParameters(1_000, 100, 50, 600, 600, 600, 2, 5_000)
 INHERITED = {"AccessControlUnauthorizedAccount"}
@@ -51,18 +51,9 @@ def test_differing_parts_names_what_changed() -> None:
 
 @pytest.fixture
 def deployed(accounts: Any) -> tuple[Coordinator, Settlement]:
-    record = deploy_system(
-        accounts[0],
-        initial_model_cid=cid_of_bytes(b"initial"),
-        oracle=accounts[1].address,
-        round_duration=600,
-        reward_per_round=1_000,
-        token_supply=10**6,
-        fund_amount=5_000,
-        settlement=PARAMETERS,
-    )
+    coordinator, record = deploy(accounts, settlement=PARAMETERS)
     assert record.settlement
-    coordinator, settlement = Coordinator(record.coordinator, record.block), Settlement(record.settlement)
+    settlement = Settlement(record.settlement)
     for member in (accounts[1], accounts[5], accounts[6]):
         coordinator.token.transfer(member.address, 10_000, sender=accounts[0])
     settlement.deposit_bond(accounts[1], PARAMETERS.min_finalizer_bond)

@@ -47,6 +47,29 @@ def explored(indexer: Any, round_number: int) -> tuple[dict[str, Any], dict[str,
     return round_view["settlement"], contract["settlement"]
 
 
+def bonded_verifiers(federation: Any, accounts: Any, spec: TaskSpec, cache: Path) -> list[Verifier]:
+    """accounts[6] and [7] as verifiers of ``federation``'s settlement: funded with 200 tokens by
+    the admin (accounts[0]), granted the role, bonded, each with its own evaluator."""
+    sdk, settlement = federation.coordinator, federation.settlement
+    verifiers = []
+    for account in (accounts[6], accounts[7]):
+        sdk.token.transfer(account.address, 200 * TOKEN, sender=accounts[0])
+        settlement.grant(accounts[0], "VERIFIER_ROLE", account.address)
+        settlement.register_verifier(account, RULES.min_verifier_bond)
+        verifiers.append(
+            Verifier(
+                federation.settings,
+                account=account,
+                coordinator=sdk,
+                settlement=settlement,
+                store=federation.store,
+                start_block=federation.record.block,
+                scorer=make_evaluator(spec, cache),
+            )
+        )
+    return verifiers
+
+
 def play_round(federation: Any, round_number: int) -> None:
     for index in range(len(federation.clients)):
         federation.submit(index, federation.train(index, seed=round_number * 10 + index))
@@ -68,22 +91,7 @@ def test_verifiers_attest_an_honest_round_and_overturn_a_self_paying_one(
     federation.scorer = make_evaluator(spec, tmp_path / "cache")
     sdk, settlement, oracle = federation.coordinator, federation.settlement, Oracle.for_federation(federation)
     assert settlement is not None and settlement.bond(accounts[1].address).amount == RULES.min_finalizer_bond
-    verifiers = []
-    for account in (accounts[6], accounts[7]):
-        sdk.token.transfer(account.address, 200 * TOKEN, sender=accounts[0])
-        settlement.grant(accounts[0], "VERIFIER_ROLE", account.address)
-        settlement.register_verifier(account, RULES.min_verifier_bond)
-        verifiers.append(
-            Verifier(
-                federation.settings,
-                account=account,
-                coordinator=sdk,
-                settlement=settlement,
-                store=federation.store,
-                start_block=federation.record.block,
-                scorer=make_evaluator(spec, tmp_path / "cache"),
-            )
-        )
+    verifiers = bonded_verifiers(federation, accounts, spec, tmp_path / "cache")
 
     from flb_api.core.db import Database
     from flb_api.indexer import Indexer

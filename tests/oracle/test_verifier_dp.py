@@ -25,8 +25,7 @@ from flb_dapp.rounds.noise import noise_commitment, round_secret
 from flb_dapp.taskspec import TaskSpec, make_evaluator
 from oracle.noised_rounds import NOISE_NOT_CHECKED, honest_noised
 from oracle.pipeline import Oracle, finalize_request
-from oracle.verifier import Verifier
-from tests.oracle.test_verifier import RULES, TOKEN, play_round
+from tests.oracle.test_verifier import RULES, bonded_verifiers, play_round
 
 pytestmark = pytest.mark.slow
 SEED = 20_261_204
@@ -51,21 +50,7 @@ def test_noise_is_bound_and_everything_else_is_verified(
     monkeypatch.setenv("FLB_TEST_DP_SEED", str(SEED))
     sdk, settlement, oracle = federation.coordinator, federation.settlement, Oracle.for_federation(federation)
     assert settlement is not None
-    verifiers = []
-    for account in (accounts[6], accounts[7]):
-        sdk.token.transfer(account.address, 200 * TOKEN, sender=accounts[0])
-        settlement.grant(accounts[0], "VERIFIER_ROLE", account.address)
-        settlement.register_verifier(account, RULES.min_verifier_bond)
-        verifier = Verifier(
-            federation.settings,
-            account=account,
-            coordinator=sdk,
-            settlement=settlement,
-            store=federation.store,
-            start_block=federation.record.block,
-            scorer=make_evaluator(spec, tmp_path / "cache"),
-        )
-        verifiers.append(verifier)
+    verifiers = bonded_verifiers(federation, accounts, spec, tmp_path / "cache")
 
     # Round 1: the commitment goes on chain while the commit phase runs.
     oracle.commit_noise()
