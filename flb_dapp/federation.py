@@ -20,7 +20,7 @@ from flb_dapp.chain.deployment import TOKEN_DECIMALS, DeploymentRecord, deploy_s
 from flb_dapp.chain.settlement import Settlement, SettlementParameters
 from flb_dapp.chain.types import PendingReveal
 from flb_dapp.config import FLBSettings, OracleConfig
-from flb_dapp.evaluation.multiple_choice import MCQuestion
+from flb_dapp.evaluation.datasets import MCQuestion
 from flb_dapp.lora.adapter import Adapter
 from flb_dapp.lora.codec import decode_adapter, encode_adapter
 from flb_dapp.storage.base import ContentStore
@@ -152,13 +152,17 @@ def deploy_federation(
     plan: FederationPlan,
     *,
     cache_dir: Path | None = None,
+    initial: Adapter | None = None,
 ) -> tuple[DeploymentRecord, FLBSettings, ContentStore]:
-    """Store the initial adapter, deploy and fund, save the record; the settings name all of it."""
+    """Store the initial adapter (``initial``, or built here from the task), deploy and fund, save
+    the record; the settings name all of it."""
     root.mkdir(parents=True, exist_ok=True)
     cache = cache_dir or root / "cache"
     store_url = plan.store_url or str(root / "store")
     store = open_store(store_url)
-    initial_cid = store.put_bytes(encode_adapter(initial_adapter(plan.spec, cache)))
+    if initial is None:
+        initial = initial_adapter(plan.spec, cache)
+    initial_cid = store.put_bytes(encode_adapter(initial))
     record = deploy_system(
         operator,
         initial_model_cid=initial_cid,
@@ -199,9 +203,12 @@ def build_federation(
     *,
     cache_dir: Path | None = None,
     scorer: Any = None,
+    initial: Adapter | None = None,
 ) -> Federation:
     """Deploy (see :func:`deploy_federation`) and register each client with its share's digest."""
-    record, settings, store = deploy_federation(root, operator, oracle_account, plan, cache_dir=cache_dir)
+    record, settings, store = deploy_federation(
+        root, operator, oracle_account, plan, cache_dir=cache_dir, initial=initial
+    )
     coordinator = Coordinator(record.coordinator, record.block)
     for client, share in zip(clients, shares, strict=True):
         coordinator.register(client, dataset_digest(share))

@@ -36,7 +36,7 @@ from flb_dapp.cli.options import (
 
 if TYPE_CHECKING:
     from flb_dapp.cli.output import Output
-    from flb_dapp.evaluation.multiple_choice import CategoryResult, EvalResult
+    from flb_dapp.evaluation.results import CategoryResult, EvalResult
 
 RECORD_FIELDS = (
     "timestamp",
@@ -244,7 +244,7 @@ def run_evaluator(
 
 
 def category_figures(r: CategoryResult, norm: CategoryResult | None = None) -> dict[str, Any]:
-    from flb_dapp.evaluation.multiple_choice import binomial_stderr
+    from flb_dapp.evaluation.results import binomial_stderr
 
     out: dict[str, Any] = {"accuracy": r.accuracy, "n": r.n, "stderr": binomial_stderr(r.accuracy, r.n)}
     if norm is not None:
@@ -269,7 +269,7 @@ def figures(result: EvalResult) -> dict[str, Any]:
 def mmlu_groups(per_subject: dict[str, CategoryResult]) -> dict[str, CategoryResult]:
     """Per MMLU subject group (STEM, humanities, social sciences, other), from per-subject counts."""
     from flb_dapp.evaluation.benchmarks import MMLU_GROUPS, mmlu_group
-    from flb_dapp.evaluation.multiple_choice import CategoryResult
+    from flb_dapp.evaluation.results import CategoryResult
 
     totals: dict[str, tuple[int, int]] = {}
     for subject, r in per_subject.items():

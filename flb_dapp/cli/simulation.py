@@ -29,7 +29,7 @@ import numpy as np
 from flb_dapp.aggregation.registry import DEFAULT_STRATEGY
 from flb_dapp.atomic import atomic_write_text
 from flb_dapp.chain.deployment import TOKEN_DECIMALS
-from flb_dapp.cli.engines import TrainingEngine, open_engine, open_scorer
+from flb_dapp.cli.engines import TrainingEngine, build_initial_adapter, open_engine, open_scorer
 from flb_dapp.cli.simulation_output import plot_summary, write_report
 from flb_dapp.evaluation.datasets import MCQuestion
 from flb_dapp.evaluation.task import make_task, make_task_for
@@ -191,19 +191,22 @@ def run_simulation(
 ) -> dict[str, Any]:
     """Run the simulation on the connected chain; returns the summary it writes. ``task``: what to
     federate (default: :func:`build_task` of ``config.task``)."""
-    import torch
-
-    torch.manual_seed(config.seed)
-    threads = simulation_threads(config)
-    if threads is not None:
-        # NOTE: the tiny model is far faster on one thread: two threads spend their time in
-        # synchronisation (measured 3 s vs 44 s for 50 steps on a busy 2-core machine); so is
-        # SmolLM2 there (0.27 s vs 4 s a cloze question).
-        torch.set_num_threads(threads)
     task = task or build_task(config)
     # Started first: pool workers import the training stack on the idle core while this process
     # deploys the contracts, so the rounds pay for training only.
     engine = open_engine(config.backend, config.workers, len(task.shares), config.address)
+    if engine.workers == 1 and config.backend == "local":
+        # Training and evaluation run in this process (with a pool or Ray, this process never
+        # loads torch: the workers own their threads and seeds).
+        import torch
+
+        torch.manual_seed(config.seed)
+        threads = simulation_threads(config)
+        if threads is not None:
+            # NOTE: the tiny model is far faster on one thread: two threads spend their time in
+            # synchronisation (measured 3 s vs 44 s for 50 steps on a busy 2-core machine); so is
+            # SmolLM2 there (0.27 s vs 4 s a cloze question).
+            torch.set_num_threads(threads)
     try:
         return _simulate(config, task, engine, on_round)
     finally:
@@ -234,10 +237,11 @@ def _simulate(
     )
     clients = _client_accounts(len(task.shares))
     operator, oracle_account = accounts.test_accounts[0], accounts.test_accounts[1]
+    cache = config.cache_dir or out / "cache"
+    initial = build_initial_adapter(engine, spec, cache)
     federation = build_federation(
-        out, operator, oracle_account, clients, task.shares, plan, cache_dir=config.cache_dir
+        out, operator, oracle_account, clients, task.shares, plan, cache_dir=cache, initial=initial
     )
-    cache = federation.settings.cache_dir
     federation.scorer = open_scorer(engine, spec, cache, config.device, simulation_threads(config))
     oracle = Oracle.for_federation(federation)
     malicious = {c.address for c in clients[len(clients) - config.malicious :]} if config.malicious else set()

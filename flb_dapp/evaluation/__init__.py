@@ -1,26 +1,34 @@
-"""Evaluation: multiple-choice data (MMLU-Pro schema), the bundled task, and log-likelihood scoring."""
+"""Evaluation: multiple-choice data (MMLU-Pro schema), the bundled task, and log-likelihood scoring.
 
-from flb_dapp.evaluation.datasets import LETTERS, MCQuestion, load_questions, questions_from_records
-from flb_dapp.evaluation.multiple_choice import (
-    CategoryResult,
-    EvalResult,
-    Evaluator,
-    evaluate_multiple_choice,
-    select_shots,
-)
-from flb_dapp.evaluation.task import SyntheticTask, make_task, split_non_iid
+The names below load on first use (PEP 562): the data modules are pure Python, while the scorer
+(``multiple_choice``) imports torch, which a process that only reads questions must not pay for.
+"""
 
-__all__ = [
-    "LETTERS",
-    "CategoryResult",
-    "EvalResult",
-    "Evaluator",
-    "MCQuestion",
-    "SyntheticTask",
-    "evaluate_multiple_choice",
-    "load_questions",
-    "make_task",
-    "questions_from_records",
-    "select_shots",
-    "split_non_iid",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_HOMES = {
+    "LETTERS": "datasets",
+    "MCQuestion": "datasets",
+    "load_questions": "datasets",
+    "questions_from_records": "datasets",
+    "CategoryResult": "multiple_choice",
+    "EvalResult": "multiple_choice",
+    "Evaluator": "multiple_choice",
+    "evaluate_multiple_choice": "multiple_choice",
+    "select_shots": "multiple_choice",
+    "SyntheticTask": "task",
+    "make_task": "task",
+    "split_non_iid": "task",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{home}"), name)

@@ -12,12 +12,10 @@ copying their weights into the LoRA layers, because the oracle scores many adapt
 from __future__ import annotations
 
 import inspect
-import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +29,7 @@ from flb_dapp.evaluation.cloze import (
 )
 from flb_dapp.evaluation.datasets import LETTERS, MCQuestion
 from flb_dapp.evaluation.prompts import has_chat_template, render_prompt
+from flb_dapp.evaluation.results import CategoryResult, EvalResult
 from flb_dapp.evaluation.wide import keep_float64, wide
 from flb_dapp.exceptions import EvaluationError
 from flb_dapp.lora.adapter import Adapter, AdapterMetadata
@@ -38,51 +37,6 @@ from flb_dapp.training.models import Quantization, load_model, load_tokenizer, r
 from flb_dapp.training.peft_io import load_adapter_weights, lora_config, wrap_with_lora
 
 FORMULATIONS = ("letters", "cloze")
-
-
-class CategoryResult(NamedTuple):
-    accuracy: float
-    n: int
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """Accuracy and mean loss over ``n`` questions, per category too; ``predictions`` are the
-    predicted letters in question order."""
-
-    accuracy: float
-    loss: float
-    n: int
-    per_category: dict[str, CategoryResult] = field(default_factory=dict)
-    predictions: tuple[str, ...] = ()
-    # cloze only: accuracy when each option's log-likelihood is divided by its length in characters
-    accuracy_norm: float | None = None
-    per_category_norm: dict[str, CategoryResult] = field(default_factory=dict)
-
-    @property
-    def stderr(self) -> float:
-        """Standard error of the accuracy (sample standard deviation over sqrt(n), as harnesses report)."""
-        return binomial_stderr(self.accuracy, self.n)
-
-    @property
-    def stderr_norm(self) -> float | None:
-        return None if self.accuracy_norm is None else binomial_stderr(self.accuracy_norm, self.n)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for round reports (``accuracy_norm`` only where the formulation has one)."""
-        out: dict[str, Any] = {
-            "accuracy": self.accuracy,
-            "loss": self.loss,
-            "n": self.n,
-            "per_category": {c: {"accuracy": r.accuracy, "n": r.n} for c, r in self.per_category.items()},
-        }
-        if self.accuracy_norm is not None:
-            out["accuracy_norm"] = self.accuracy_norm
-        return out
-
-
-def binomial_stderr(accuracy: float, n: int) -> float:
-    return math.sqrt(accuracy * (1 - accuracy) / (n - 1)) if n > 1 else 0.0
 
 
 def select_shots(q: MCQuestion, dev: Sequence[MCQuestion], k: int) -> list[MCQuestion]:

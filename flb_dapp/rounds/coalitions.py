@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -132,6 +132,36 @@ def loss_value(base_loss: float, loss: float | None) -> float:
     return base_loss - float(loss)
 
 
+class DryRun:
+    """A stand-in game that answers 0 and remembers which coalitions were asked for, in order.
+
+    Every estimator here asks for coalitions that depend on ``n``, the seed and how many new ones
+    it asked for so far, never on their values, so running it once against a DryRun names exactly
+    the coalitions the real run will need (and counts ``evaluations`` the way RoundGame does)."""
+
+    def __init__(self, n: int, known: frozenset[int]) -> None:
+        self.n = n
+        self.evaluations = 0
+        self._seen = set(known)
+        self.asked: list[int] = []
+
+    def value(self, mask: int) -> float:
+        if mask not in self._seen:
+            self._seen.add(mask)
+            self.asked.append(mask)
+            self.evaluations += 1
+        return 0.0
+
+
+def evaluate_all(scorer: Any, adapters: Sequence[Adapter | None]) -> list[Any]:
+    """Each adapter's evaluation, in one batch where the scorer takes batches (a pool of workers
+    evaluates them at once), else one after another."""
+    many = getattr(scorer, "evaluate_many", None)
+    if many is not None:
+        return list(many(adapters))
+    return [scorer.evaluate(adapter) for adapter in adapters]
+
+
 class RoundGame:
     """``v(S)``, each coalition evaluated once; ``evaluations`` counts the scorer calls made."""
 
@@ -154,6 +184,7 @@ class RoundGame:
         self._round = round_number
         self.base_loss = base_loss
         self._values: dict[int, float] = {0: 0.0, **(known or {})}
+        self._ahead: dict[int, Any] = {}  # evaluated in a batch, not asked for yet
 
     @property
     def known(self) -> frozenset[int]:
@@ -162,10 +193,41 @@ class RoundGame:
 
     def value(self, mask: int) -> float:
         if mask not in self._values:
-            adapter = global_adapter(self._base, self._subsets.delta(mask), self._round, 0)
+            # NOTE: counted when first asked for, evaluated ahead or not: estimators read
+            # ``evaluations`` to size their sampling, so the count must not depend on batching.
             self.evaluations += 1
-            self._values[mask] = loss_value(self.base_loss, self._scorer.evaluate(adapter).loss)
+            result = self._ahead.pop(mask, None)
+            if result is None:
+                result = self._scorer.evaluate(self._adapter(mask))
+            self._values[mask] = loss_value(self.base_loss, result.loss)
         return self._values[mask]
+
+    def _adapter(self, mask: int) -> Adapter:
+        return global_adapter(self._base, self._subsets.delta(mask), self._round, 0)
+
+    def evaluate_ahead(self, estimate: Callable[[Any], object]) -> None:
+        """Evaluate, in batches, every coalition ``estimate(game)`` will ask for (found by a
+        :class:`DryRun`), so that a scorer with workers evaluates them at once; ``estimate`` then
+        finds them ready. Without a batching scorer this does nothing (values stay lazy). A batch
+        holds ``parallelism`` coalitions: never more aggregates in memory than workers."""
+        batch = int(getattr(self._scorer, "parallelism", 0))
+        if batch < 2:
+            return
+        dry = DryRun(self.n, self.known)
+        estimate(dry)
+        for start in range(0, len(dry.asked), batch):
+            masks = dry.asked[start : start + batch]
+            adapters: list[Adapter | None] = []
+            for mask in masks:
+                try:
+                    adapters.append(self._adapter(mask))
+                except Exception:
+                    # A coalition the rule cannot aggregate (Multi-Krum): stop here; ``estimate``
+                    # meets the same error at the same coalition, as without batching.
+                    break
+            self._ahead.update(zip(masks, evaluate_all(self._scorer, adapters), strict=False))
+            if len(adapters) < len(masks):
+                return
 
 
 def round_seed(round_number: int, players: Sequence[str], previous_global_cid: str) -> bytes:

@@ -18,6 +18,7 @@ from flb_dapp.lora.adapter import Adapter
 from flb_dapp.lora.codec import AdapterLimits, decode_adapter
 from flb_dapp.report import RoundReport
 from flb_dapp.rewards import RewardsOutcome, allocate
+from flb_dapp.rounds.coalitions import evaluate_all
 from flb_dapp.rounds.combining import aggregate_step
 from flb_dapp.rounds.fetching import fetch_step, fetch_with_retry
 from flb_dapp.rounds.inputs import RoundInputs
@@ -67,8 +68,7 @@ class MemoryJournal:
 
 def evaluate_step(run: RoundComputation) -> EvaluateResult:
     aggregated = run.result("aggregate")
-    before = run.scorer.evaluate(run.base)
-    after = run.scorer.evaluate(run.load_global(aggregated.global_model_cid))
+    before, after = evaluate_all(run.scorer, [run.base, run.load_global(aggregated.global_model_cid)])
     return EvaluateResult.model_validate({"before": before.to_dict(), "after": after.to_dict()})
 
 

@@ -58,10 +58,14 @@ def _shapley(run: RoundComputation, game: RoundGame, scored: Scored) -> list[flo
     n = game.n
     if n <= run.settings.shapley_exact_max:
         scored.rule = "shapley-exact"
+        game.evaluate_ahead(lambda g: exact_shapley(g.n, g.value))
         return exact_shapley(n, game.value)
     seed = round_seed(run.inputs.round, game.players, run.inputs.previous_global_cid)
     scored.seed = seed.hex()
-    scored.rule, values, permutations = sampled_shapley(game, run.settings.shapley_budget, HashStream(seed))
+    budget = run.settings.shapley_budget
+    # A fresh stream for each pass: the dry pass and the real one draw the same permutations.
+    game.evaluate_ahead(lambda g: sampled_shapley(g, budget, HashStream(seed)))
+    scored.rule, values, permutations = sampled_shapley(game, budget, HashStream(seed))
     scored.notes.append(f"{permutations} sampled permutations")
     return values
 
@@ -77,6 +81,7 @@ def _values(run: RoundComputation, game: RoundGame, scored: Scored) -> list[floa
             scored.seed = ""
     try:
         scored.rule = "leave-one-out"
+        game.evaluate_ahead(lambda g: leave_one_out(g.n, g.value))
         return leave_one_out(game.n, game.value)
     except AggregationError as exc:
         scored.notes.append(f"leave-one-out impossible ({exc})")

@@ -19,8 +19,18 @@ class RoundedScorer:
         self.scorer = scorer
         self.decimals = decimals
 
+        # a batching scorer stays one: its batches are rounded the same way
+        self.parallelism = getattr(scorer, "parallelism", 1)
+        if hasattr(scorer, "evaluate_many"):
+            self.evaluate_many = self._evaluate_many
+
     def evaluate(self, adapter: Any = None) -> Any:
-        result = self.scorer.evaluate(adapter)
+        return self._rounded(self.scorer.evaluate(adapter))
+
+    def _evaluate_many(self, adapters: Any) -> list[Any]:
+        return [self._rounded(result) for result in self.scorer.evaluate_many(adapters)]
+
+    def _rounded(self, result: Any) -> Any:
         if not math.isfinite(result.loss):
             return result
         return dataclasses.replace(result, loss=round(result.loss, self.decimals))

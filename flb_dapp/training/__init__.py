@@ -1,34 +1,37 @@
 """Local LoRA training of a client: models, the round-0 adapter, trl fine-tuning, local DP.
 
-Heavy libraries (transformers, peft, trl, opacus, mlx) are imported inside the functions that
-need them, so importing this package stays cheap.
+The names below load on first use (PEP 562): importing a submodule such as
+``flb_dapp.training.pool`` must not import torch, so that `flb simulate` with worker processes
+keeps the model stack out of its own process (the workers load it).
 """
 
-from flb_dapp.training.local_dp import LocalDPConfig, PrivacySpent, gaussian_sigma, privatize_update
-from flb_dapp.training.lora_init import initial_adapter
-from flb_dapp.training.models import (
-    convert_smollm2,
-    find_target_modules,
-    load_model,
-    load_smollm2,
-    load_tokenizer,
-)
-from flb_dapp.training.tiny_model import build_tiny_model
-from flb_dapp.training.trainer import TrainConfig, TrainResult, train_client
+from __future__ import annotations
 
-__all__ = [
-    "LocalDPConfig",
-    "PrivacySpent",
-    "TrainConfig",
-    "TrainResult",
-    "build_tiny_model",
-    "convert_smollm2",
-    "find_target_modules",
-    "gaussian_sigma",
-    "initial_adapter",
-    "load_model",
-    "load_smollm2",
-    "load_tokenizer",
-    "privatize_update",
-    "train_client",
-]
+from importlib import import_module
+from typing import Any
+
+_HOMES = {
+    "LocalDPConfig": "local_dp",
+    "PrivacySpent": "local_dp",
+    "gaussian_sigma": "local_dp",
+    "privatize_update": "local_dp",
+    "initial_adapter": "lora_init",
+    "convert_smollm2": "models",
+    "find_target_modules": "models",
+    "load_model": "models",
+    "load_smollm2": "models",
+    "load_tokenizer": "models",
+    "build_tiny_model": "tiny_model",
+    "TrainConfig": "trainer",
+    "TrainResult": "trainer",
+    "train_client": "trainer",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{home}"), name)

@@ -1,4 +1,5 @@
-"""Clients' local training as plain-data jobs, run in process or in warm worker processes.
+"""Clients' local training (and the oracle's evaluations) as plain-data jobs, run in process or in
+warm worker processes.
 
 A :class:`TrainJob` holds only plain data (the TaskSpec as a dict, the client's questions as
 records, the global adapter's bytes, the seed, device and quantization); :func:`run_train_job`
@@ -8,10 +9,15 @@ job: training is seeded by the job and runs on ``num_threads`` torch threads whe
 
 This module belongs to the pure layers: it imports no chain code, so spawned workers never load
 Ape. Heavy libraries are imported inside the functions (workers import them once, when warming).
+
+With a pool, the caller's process never loads the model: :func:`evaluate_adapters` keeps one
+evaluator warm in each worker (the oracle's coalitions are evaluated on every core at once), and
+:func:`initial_adapter_file` builds the round-0 adapter there.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -86,6 +92,45 @@ def run_train_job(job: TrainJob) -> bytes:
     return encode_adapter(result.adapter)
 
 
+# One evaluator per worker and task, built on the worker's first evaluation and kept for the next.
+_EVALUATORS: dict[tuple[str, str, str, str], Any] = {}
+
+
+def evaluate_adapters(
+    spec: dict[str, Any],
+    cache_dir: str,
+    device: str,
+    dtype: str,
+    threads: int | None,
+    adapters: Sequence[Any],
+) -> list[Any]:
+    """The task's evaluation of each adapter (an ``Adapter``, or None for the base model), on
+    ``threads`` torch threads (the worker's own count is restored after, for its training jobs)."""
+    import torch
+
+    from flb_dapp.taskspec import make_evaluator
+
+    key = (json.dumps(spec, sort_keys=True), cache_dir, device, dtype)
+    evaluator = _EVALUATORS.get(key)
+    if evaluator is None:
+        evaluator = make_evaluator(TaskSpec.from_dict(spec), cache_dir, device=device, dtype=dtype)
+        _EVALUATORS[key] = evaluator
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return [evaluator.evaluate(adapter) for adapter in adapters]
+    finally:
+        torch.set_num_threads(previous)
+
+
+def initial_adapter_file(spec: dict[str, Any], cache_dir: str) -> bytes:
+    """The encoded round-0 adapter of the task (its base model built into ``cache_dir`` once)."""
+    from flb_dapp.taskspec import initial_adapter
+
+    return encode_adapter(initial_adapter(TaskSpec.from_dict(spec), cache_dir))
+
+
 def warm_worker() -> None:
     """Set a worker up once: one torch thread, and the training stack imported now (seconds), so
     that each round costs training only."""
@@ -135,6 +180,10 @@ class TrainingPool:
     def call(self, function: Callable[..., R], *args: Any) -> R:
         """``function(*args)`` on one warm worker (a picklable, module-level function)."""
         return self._executor.submit(function, *args).result()
+
+    def map(self, function: Callable[..., R], *iterables: Any) -> list[R]:
+        """``function`` over the arguments on every worker at once; results in argument order."""
+        return list(self._executor.map(function, *iterables))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

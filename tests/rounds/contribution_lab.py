@@ -105,3 +105,16 @@ class ContributionLab:
         for decision in journal.results["validate"]["decisions"]:
             decision["accepted"], decision["reason"] = True, ""
         return journal
+
+
+@dataclass
+class BatchingScorer(CoalitionScorer):
+    """A CoalitionScorer that takes batches the way the training pool's scorer does; ``batches``
+    records each batch's size."""
+
+    parallelism: int = 3
+    batches: list[int] = field(default_factory=list)
+
+    def evaluate_many(self, adapters: list[Adapter | None]) -> list[EvalResult]:
+        self.batches.append(len(adapters))
+        return [self.evaluate(adapter) for adapter in adapters]

@@ -108,3 +108,40 @@ def test_the_ray_backend_gives_the_same_federation_as_one_process(tmp_path: Path
     sequential, on_ray = simulate_twice(tmp_path, backend="ray", workers=2)
     assert federation_numbers(on_ray) == federation_numbers(sequential)
     assert not ray.is_initialized()  # the local instance was shut down with the simulation
+
+
+MODEL_STACK = ("torch", "transformers", "peft", "trl")
+LOADED_AFTER_A_PARALLEL_RUN = """
+import sys
+from pathlib import Path
+
+from flb_dapp.chain.network import connect
+from flb_dapp.cli.simulation import SimulationConfig, run_simulation
+
+if __name__ == "__main__":
+    with connect("ethereum:local:test"):
+        summary = run_simulation(SimulationConfig(rounds=1, steps=3, workers=2, out=Path(sys.argv[1])))
+    print(summary["rounds"][0]["accepted"], [m for m in {stack!r} if m in sys.modules])
+"""
+
+
+@pytest.mark.slow
+def test_with_workers_the_simulating_process_never_loads_the_model_stack(tmp_path: Path) -> None:
+    """The pool builds the initial adapter and evaluates for the oracle: the process that holds the
+    chain, the store and the oracle imports neither torch nor transformers (its memory stays the
+    chain's)."""
+    import os
+    import subprocess
+
+    script = tmp_path / "run.py"
+    script.write_text(LOADED_AFTER_A_PARALLEL_RUN.format(stack=MODEL_STACK))
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "3 []"
