@@ -10,7 +10,8 @@ contract (:func:`translate_reverts`) refused it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode as abi_encode
@@ -70,11 +71,35 @@ class Coordinator(CoordinatorEvents, CoordinatorAdmission):
         self.address = to_checksum_address(address)
         self.start_block = start_block
         self.contract: Any = deployed_contract(self.address, COORDINATOR)
+        self._batch: dict[Any, Any] | None = None  # round-level reads memoized within a batch
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within the block the round-level state the pre-flight checks read (paused, the open
+        round, round info, the latest confirmed round) is read once, not once per transaction.
+
+        For one party sending many transactions of one kind (a simulation's commits, then its
+        reveals, then its claims). A read that went stale within the batch can only let a
+        pre-flight check pass what the contract then refuses, with the same exception class
+        (:func:`translate_reverts`): the contract stays the authority. Client reads stay fresh."""
+        outer = self._batch
+        self._batch = {} if outer is None else outer
+        try:
+            yield
+        finally:
+            self._batch = outer
+
+    def _read_once(self, key: Any, read: Any) -> Any:
+        if self._batch is None:
+            return read()
+        if key not in self._batch:
+            self._batch[key] = read()
+        return self._batch[key]
 
     # --- reads ---------------------------------------------------------------------------------
     @property
     def current_round(self) -> int:
-        return int(self.contract.currentRound())
+        return int(self._read_once("currentRound", self.contract.currentRound))
 
     @property
     def round_duration(self) -> int:
@@ -111,7 +136,7 @@ class Coordinator(CoordinatorEvents, CoordinatorAdmission):
     @property
     def latest_confirmed_round(self) -> int:
         """The round whose rewards root claims check (the latest finalized without a settlement)."""
-        return int(self.contract.latestConfirmedRound())
+        return int(self._read_once("latestConfirmedRound", self.contract.latestConfirmedRound))
 
     @property
     def settlement_address(self) -> str:
@@ -121,7 +146,7 @@ class Coordinator(CoordinatorEvents, CoordinatorAdmission):
 
     @property
     def paused(self) -> bool:
-        return bool(self.contract.paused())
+        return bool(self._read_once("paused", self.contract.paused))
 
     @property
     def reward_totals(self) -> tuple[int, int, int]:
@@ -143,7 +168,7 @@ class Coordinator(CoordinatorEvents, CoordinatorAdmission):
         return int(self.token.balanceOf(to_checksum_address(account)))
 
     def round(self, number: int) -> RoundInfo:
-        info = self.contract.roundInfo(number)
+        info = self._read_once(("roundInfo", number), lambda: self.contract.roundInfo(number))
         return RoundInfo(
             round=int(info.round),
             deadline=int(info.deadline),
@@ -310,8 +335,10 @@ class Coordinator(CoordinatorEvents, CoordinatorAdmission):
         receipts. The reveals need the commit phase closed: it closes as soon as every active client
         (in a sampled round, every cohort member) committed, so this suits a federation whose
         eligible clients all submit (simulations, benches)."""
-        pending = [(entry[0], self.commit_update(*entry)[0]) for entry in entries]
-        return [self.reveal_update(account, reveal) for account, reveal in pending]
+        with self.batch():
+            pending = [(entry[0], self.commit_update(*entry)[0]) for entry in entries]
+        with self.batch():  # after the commits: the phase they closed is read afresh
+            return [self.reveal_update(account, reveal) for account, reveal in pending]
 
     def reveal_update(self, account: Any, pending: PendingReveal) -> Any:
         raw = cid_to_bytes(pending.cid)

@@ -351,12 +351,13 @@ def _train_and_submit(
 def _claim_all(federation: Federation, report: RoundReport, claimed: dict[str, int]) -> None:
     """Every client claims what the report says it has earned so far."""
     sdk = federation.coordinator
-    for client in federation.clients:
-        amount = report.rewards.cumulative_of(client.address)
-        if amount > claimed.get(client.address, 0):
-            proof = [bytes.fromhex(p[2:]) for p in report.rewards.proof_of(client.address)]
-            sdk.claim(client, amount, proof)
-            claimed[client.address] = sdk.client(client.address).claimed
+    with sdk.batch():
+        for client in federation.clients:
+            amount = report.rewards.cumulative_of(client.address)
+            if amount > claimed.get(client.address, 0):
+                proof = [bytes.fromhex(p[2:]) for p in report.rewards.proof_of(client.address)]
+                sdk.claim(client, amount, proof)
+                claimed[client.address] = sdk.client(client.address).claimed
 
 
 def _row(report: RoundReport, processed: ProcessedRound) -> RoundRow:

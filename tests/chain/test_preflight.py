@@ -283,3 +283,39 @@ def test_a_finalization_by_a_non_oracle_reverts_into_the_preflight_class(
 
     assert refused(AccessControlUnauthorizedAccount, send) == checked
     assert checked == {"account": outsider.address, "needed_role": bytes(sdk.contract.ORACLE_ROLE())}
+
+
+def test_in_a_batch_round_state_is_read_once_and_the_contract_still_refuses_what_went_stale(
+    system: tuple[Coordinator, Any], accounts: Any
+) -> None:
+    """``Coordinator.batch`` reads paused / the open round / round info once for many
+    transactions; a pause that lands inside the batch is not seen by the pre-flight check, and the
+    contract refuses the commit with the same class the check would have raised."""
+    sdk, _ = system
+    a, b = accounts[2], accounts[3]
+    sdk.register(a, b"\x01" * 32)
+    sdk.register(b, b"\x02" * 32)
+    reads: list[str] = []
+
+    def spy(name: str) -> Any:
+        method = getattr(sdk.contract, name)
+
+        def read(*args: Any) -> Any:
+            reads.append(name)
+            return method(*args)
+
+        return read
+
+    contract = sdk.contract
+    sdk.contract = SimpleNamespace(
+        commitUpdate=contract.commitUpdate,
+        clientInfo=contract.clientInfo,
+        **{name: spy(name) for name in ("paused", "currentRound", "roundInfo")},
+    )
+    with sdk.batch():
+        sdk.commit_update(a, 1, CID, 1)
+        Coordinator(sdk.address).pause(accounts[0])
+        assert refused(EnforcedPause, lambda: sdk.commit_update(b, 1, CID, 1)) == {}
+    assert reads == ["paused", "currentRound", "roundInfo"]
+    assert refused(EnforcedPause, lambda: sdk.commit_update(b, 1, CID, 1)) == {}  # out of it: read again
+    assert reads[3:] == ["paused"]
