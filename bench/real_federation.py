@@ -63,6 +63,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: the FLB model cache")
+    parser.add_argument(
+        "--metric",
+        choices=("acc_norm", "acc"),
+        default="acc_norm",
+        help="the headline metric (both are printed): acc_norm is ARC's on the model card",
+    )
+    parser.add_argument(
+        "--rescore",
+        type=Path,
+        default=None,
+        help="score the models an earlier run saved in this folder (no training)",
+    )
     return parser.parse_args()
 
 
@@ -115,6 +127,7 @@ def score(
             "acc_norm": result.accuracy_norm,
             "acc_norm_stderr": result.stderr_norm,
             "correct": [p == q.answer for p, q in zip(result.predictions, questions, strict=True)],
+            "correct_norm": [p == q.answer for p, q in zip(result.predictions_norm, questions, strict=True)],
         }
     return out
 
@@ -178,28 +191,20 @@ def main() -> None:
         per_client=args.per_client, cache_dir=cache,
     )  # fmt: skip
     task = real_task(config)
-    spec, shares, names = task.spec, task.shares, client_names(args.clients)
+    spec, names = task.spec, client_names(args.clients)
     model_path(spec, cache)  # convert SmolLM2 once, before any worker needs it
     questions = held_out(spec, args.n_eval)
-    jobs: list[tuple[str, list[MCQuestion], int, int]] = [
-        *((name, share, args.steps, i) for i, (name, share) in enumerate(zip(names, shares, strict=True))),
-        ("pooled", pooled(shares), args.steps * args.clients, 0),
-    ]
     spec_dict, cache_s = spec.to_dict(), str(cache)
-    context = mp.get_context("spawn")
-    with ProcessPoolExecutor(max(1, args.workers - 1), mp_context=context) as pool:
-        trained: dict[str, Future[bytes]] = {
-            name: pool.submit(train_rounds, spec_dict, cache_s, data, args.rounds, steps, index, args.seed)
-            for name, data, steps, index in jobs
-        }
-        fed_started = time.perf_counter()
-        summary, federation = run_federation(config, task)
-        fed_seconds = time.perf_counter() - fed_started
-        adapters: dict[str, bytes | None] = {"base": None, "federation": federation}
-        adapters.update({name: future.result() for name, future in trained.items()})
+    if args.rescore is not None:
+        out = args.rescore  # the models of an earlier run, scored again (say, on more questions)
+        adapters, summary, fed_seconds = load_models(out, names)
+    else:
+        adapters, summary, fed_seconds = train_models(args, config, task, spec_dict, cache_s)
+        save_models(out, adapters, summary, fed_seconds)
+    print(f"models saved in {out} (--rescore {out} scores them again)", file=sys.stderr)
     order = ["base", *names, "federation", "pooled"]
     groups = [order[i :: args.workers] for i in range(args.workers)]
-    with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
         parts = [
             pool.submit(score, spec_dict, cache_s, questions, {n: adapters[n] for n in group})
             for group in groups
@@ -212,6 +217,50 @@ def main() -> None:
     print(json.dumps(result))
 
 
+def train_models(
+    args: argparse.Namespace, config: Any, task: Any, spec_dict: dict[str, Any], cache: str
+) -> tuple[dict[str, bytes | None], dict[str, Any], float]:
+    """The federation in this process while one worker trains the alone and pooled baselines;
+    returns every model's adapter (None: the base model), the federation's summary and its time."""
+    names, shares = client_names(args.clients), task.shares
+    jobs: list[tuple[str, list[MCQuestion], int, int]] = [
+        *((name, share, args.steps, i) for i, (name, share) in enumerate(zip(names, shares, strict=True))),
+        ("pooled", pooled(shares), args.steps * args.clients, 0),
+    ]
+    context = mp.get_context("spawn")
+    with ProcessPoolExecutor(max(1, args.workers - 1), mp_context=context) as pool:
+        trained: dict[str, Future[bytes]] = {
+            name: pool.submit(train_rounds, spec_dict, cache, data, args.rounds, steps, index, args.seed)
+            for name, data, steps, index in jobs
+        }
+        fed_started = time.perf_counter()
+        summary, federation = run_federation(config, task)
+        fed_seconds = time.perf_counter() - fed_started
+        adapters: dict[str, bytes | None] = {"base": None, "federation": federation}
+        adapters.update({name: future.result() for name, future in trained.items()})
+    return adapters, summary, fed_seconds
+
+
+def save_models(
+    out: Path, adapters: dict[str, bytes | None], summary: dict[str, Any], fed_seconds: float
+) -> None:
+    folder = out / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, blob in adapters.items():
+        if blob is not None:
+            (folder / f"{name}.safetensors").write_bytes(blob)
+    (folder / "run.json").write_text(json.dumps({"summary": summary, "federation_s": fed_seconds}))
+
+
+def load_models(out: Path, names: list[str]) -> tuple[dict[str, bytes | None], dict[str, Any], float]:
+    folder = out / "models"
+    run = json.loads((folder / "run.json").read_text())
+    adapters: dict[str, bytes | None] = {"base": None}
+    for name in [*names, "federation", "pooled"]:
+        adapters[name] = (folder / f"{name}.safetensors").read_bytes()
+    return adapters, run["summary"], float(run["federation_s"])
+
+
 def figures(
     args: argparse.Namespace,
     spec: TaskSpec,
@@ -222,47 +271,65 @@ def figures(
     n_eval: int,
     fed_seconds: float,
 ) -> dict[str, Any]:
-    """The last line's figures: each model's accuracy and the differences in standard errors."""
-    alone = {name: scores[name]["acc"] for name in names}
-    best = max(names, key=lambda n: scores[n]["acc"])
-    fed, pool_s, base = scores["federation"], scores["pooled"], scores["base"]
-    result = {
-        "base": base["acc"],
-        "base_stderr": base["acc_stderr"],
-        "alone": alone,
-        "best_alone": scores[best]["acc"],
-        "best_alone_client": best,
-        "federation": fed["acc"],
-        "pooled": pool_s["acc"],
-        "stderr": {name: scores[name]["acc_stderr"] for name in order},
-        "federation_minus_best_alone_in_stderr": (fed["acc"] - scores[best]["acc"])
-        / scores[best]["acc_stderr"],
-        "pooled_minus_federation_in_stderr": (pool_s["acc"] - fed["acc"]) / fed["acc_stderr"],
-        # the same differences over the paired standard error of the difference (same questions)
-        "federation_minus_best_alone_in_paired_stderr": (fed["acc"] - scores[best]["acc"])
-        / max(paired_stderr(fed["correct"], scores[best]["correct"]), 1e-12),
-        "pooled_minus_federation_in_paired_stderr": (pool_s["acc"] - fed["acc"])
-        / max(paired_stderr(pool_s["correct"], fed["correct"]), 1e-12),
-        "acc_norm": {name: scores[name]["acc_norm"] for name in order},
-        "acc_norm_stderr": {name: scores[name]["acc_norm_stderr"] for name in order},
-        "oracle_accuracy": [summary["initial_accuracy"]] + [r["accuracy"] for r in summary["rounds"]],
-        "accepted": [r["accepted"] for r in summary["rounds"]],
-        "claimed": summary["claimed"],
-        "n_eval": n_eval,
-        "eval": "arc-easy+arc-challenge test, cloze, plain text (no chat template)",
-        "oracle_eval_limit": args.eval_limit,
-        "rounds": args.rounds,
-        "clients": args.clients,
-        "sources": names,
-        "per_client": args.per_client,
-        "steps": args.steps,
-        "steps_alone": args.rounds * args.steps,
-        "steps_pooled": args.rounds * args.steps * args.clients,
-        "batch_size": spec.batch_size,
-        "learning_rate": spec.learning_rate,
-        "federation_wall_s": round(fed_seconds, 1),
-    }
+    """The last line's figures: each model's accuracy and the differences in standard errors, for
+    the headline metric (``--metric``) at the top level and for both metrics under ``by_metric``."""
+    by_metric = {metric: comparison(scores, names, order, metric) for metric in METRICS}
+    result = {"metric": args.metric, **by_metric[args.metric], "by_metric": by_metric}
+    result.update(
+        {
+            "oracle_accuracy": [summary["initial_accuracy"]] + [r["accuracy"] for r in summary["rounds"]],
+            "accepted": [r["accepted"] for r in summary["rounds"]],
+            "claimed": summary["claimed"],
+            "n_eval": n_eval,
+            "eval": "arc-easy+arc-challenge test, cloze, plain text (no chat template)",
+            "oracle_eval_limit": args.eval_limit,
+            "rounds": args.rounds,
+            "clients": args.clients,
+            "sources": names,
+            "per_client": args.per_client,
+            "steps": args.steps,
+            "steps_alone": args.rounds * args.steps,
+            "steps_pooled": args.rounds * args.steps * args.clients,
+            "batch_size": spec.batch_size,
+            "learning_rate": spec.learning_rate,
+            "federation_wall_s": round(fed_seconds, 1),
+        }
+    )
     return result
+
+
+METRICS = {"acc": ("acc", "correct"), "acc_norm": ("acc_norm", "correct_norm")}
+
+
+def comparison(scores: dict[str, Any], names: list[str], order: list[str], metric: str) -> dict[str, Any]:
+    """Each model's ``metric``, the best client alone, and the federation's differences from it and
+    from pooled training, over the standard error and over the paired standard error of the
+    difference (same questions)."""
+    key, correct = METRICS[metric]
+    stderr = {name: binomial(scores[name][key], len(scores[name][correct])) for name in order}
+    best = max(names, key=lambda n: scores[n][key])
+    fed, pool_s, base = scores["federation"], scores["pooled"], scores["base"]
+    return {
+        "base": base[key],
+        "alone": {name: scores[name][key] for name in names},
+        "best_alone": scores[best][key],
+        "best_alone_client": best,
+        "federation": fed[key],
+        "pooled": pool_s[key],
+        "stderr": stderr,
+        "federation_minus_best_alone_in_stderr": (fed[key] - scores[best][key]) / stderr[best],
+        "pooled_minus_federation_in_stderr": (pool_s[key] - fed[key]) / stderr["federation"],
+        "federation_minus_best_alone_in_paired_stderr": (fed[key] - scores[best][key])
+        / max(paired_stderr(fed[correct], scores[best][correct]), 1e-12),
+        "pooled_minus_federation_in_paired_stderr": (pool_s[key] - fed[key])
+        / max(paired_stderr(pool_s[correct], fed[correct]), 1e-12),
+    }
+
+
+def binomial(accuracy: float, n: int) -> float:
+    from flb_dapp.evaluation.results import binomial_stderr
+
+    return binomial_stderr(accuracy, n)
 
 
 if __name__ == "__main__":

@@ -241,7 +241,7 @@ def score_cloze(
 ) -> EvalResult:
     """acc (highest log-likelihood), acc_norm (highest per character) and the loss: the mean per-token
     negative log-likelihood of the correct option. Ties go to the earlier option: deterministic."""
-    correct, correct_norm, losses, preds = [], [], [], []
+    correct, correct_norm, losses, preds, preds_norm = [], [], [], [], []
     for q, request, lp in zip(questions, requests, sums, strict=True):
         values = np.asarray(lp, dtype=np.float64)
         pred = int(np.argmax(values))
@@ -250,6 +250,7 @@ def score_cloze(
         correct_norm.append(pred_norm == q.answer_index)
         losses.append(-float(values[q.answer_index]) / len(request.continuations[q.answer_index]))
         preds.append(LETTERS[pred])
+        preds_norm.append(LETTERS[pred_norm])
     return EvalResult(
         accuracy=sum(correct) / len(correct),
         loss=float(np.mean(losses)),
@@ -258,6 +259,7 @@ def score_cloze(
         predictions=tuple(preds),
         accuracy_norm=sum(correct_norm) / len(correct_norm),
         per_category_norm=_per_category(questions, correct_norm),
+        predictions_norm=tuple(preds_norm),
     )
 
 

@@ -29,6 +29,7 @@ class EvalResult:
     # cloze only: accuracy when each option's log-likelihood is divided by its length in characters
     accuracy_norm: float | None = None
     per_category_norm: dict[str, CategoryResult] = field(default_factory=dict)
+    predictions_norm: tuple[str, ...] = ()  # cloze only: the letters acc_norm predicts
 
     @property
     def stderr(self) -> float:

@@ -172,6 +172,7 @@ def test_acc_and_acc_norm_disagree_on_the_model_as_by_hand(tiny: tuple[Any, Any]
     assert sums[0] > sums[1] and sums[1] / len(" " + long) > sums[0] / len(" ok")  # the case is real
     result = Evaluator(model, [q], tokenizer=tok, formulation="cloze", chat=True).evaluate()
     assert result.predictions == ("A",) and result.accuracy == 0.0 and result.accuracy_norm == 1.0
+    assert result.predictions_norm == ("B",)
 
 
 # --- an option that merges with the end of the context --------------------------------------------
