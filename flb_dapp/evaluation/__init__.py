@@ -6,8 +6,7 @@ The names below load on first use (PEP 562): the data modules are pure Python, w
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from flb_dapp.lazy import lazy_getattr
 
 _HOMES = {
     "LETTERS": "datasets",
@@ -25,10 +24,4 @@ _HOMES = {
 }
 
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)
+__getattr__ = lazy_getattr(__name__, _HOMES)

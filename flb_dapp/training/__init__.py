@@ -7,8 +7,7 @@ keeps the model stack out of its own process (the workers load it).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from flb_dapp.lazy import lazy_getattr
 
 _HOMES = {
     "LocalDPConfig": "local_dp",
@@ -28,10 +27,4 @@ _HOMES = {
 }
 
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)
+__getattr__ = lazy_getattr(__name__, _HOMES)
