@@ -6,7 +6,9 @@ Run from the repo root: ``.venv/bin/python bench/simulate.py``. The task is FLB'
 interleaved pass (plain loop, flb --workers 1, flb --workers N, N = the number of cores):
 
 * ``flb simulate`` as users run it (the CLI, a subprocess): the embedded chain, the local store,
-  the oracle pipeline, claims, the plot (its default scoring: leave-one-out).
+  the oracle pipeline, claims, the plot (its default scoring: exact Shapley, 6 coalitions a round
+  with 3 clients, where the plain loop evaluates 3: flb does more evaluation work than the loop).
+  With ``--workers N`` the pool also builds the initial adapter and runs the oracle's evaluations.
 * the plain loop (this file with ``--plain-loop``): ``train_client`` with the configs and seeds
   `flb simulate` uses (``seed*1000 + round*100 + client``, one torch thread), an ``Evaluator`` on the
   same adapters (the global adapter before and after, and each leave-one-out aggregate, which is
