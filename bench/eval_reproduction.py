@@ -80,7 +80,8 @@ from flb_dapp.evaluation.cloze import (
     shared_prefix_length,
 )
 from flb_dapp.evaluation.datasets import MCQuestion
-from flb_dapp.evaluation.multiple_choice import EvalResult, binomial_stderr, score_cloze
+from flb_dapp.evaluation.multiple_choice import score_cloze
+from flb_dapp.evaluation.results import EvalResult, binomial_stderr
 from flb_dapp.taskspec import TaskSpec, model_path
 from flb_dapp.training.models import load_model, load_tokenizer
 

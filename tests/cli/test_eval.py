@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from flb_dapp.evaluation.benchmarks import MMLU_GROUPS, load_benchmark, mmlu_group, stratified_sample
-from flb_dapp.evaluation.multiple_choice import EvalResult, Evaluator, binomial_stderr
+from flb_dapp.evaluation.multiple_choice import Evaluator
+from flb_dapp.evaluation.results import EvalResult, binomial_stderr
 from flb_dapp.taskspec import TaskSpec, model_path
 from tests.cli.conftest import Invocation, invoke_flb
 
