@@ -31,7 +31,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,8 +39,8 @@ from _process import measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flb_dapp.devnet import free_port, port_open
-from flb_dapp.node_tools import ANVIL
+from flb_dapp.devnet import free_port, port_open, wait_until
+from flb_dapp.node_tools import anvil_command
 
 SIZES = [(10, 10), (100, 20), (1000, 50)]  # (registered clients, cohort)
 ROUNDS, PER_CLIENT, SEED = 2, 16, 0
@@ -58,16 +57,10 @@ def chain_node(kind: str) -> Iterator[str]:
         return
     port = free_port()
     node = subprocess.Popen(
-        [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--hardfork", "prague", "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [*anvil_command(port), "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 20
-        while not port_open(port):
-            if node.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"anvil did not start on port {port}")
-            time.sleep(0.05)
+        wait_until(lambda: port_open(port), "anvil", 20, node)
         yield f"http://127.0.0.1:{port}"
     finally:
         node.terminate()

@@ -32,7 +32,7 @@ import yaml
 
 from flb_dapp.atomic import OWNER_ONLY, atomic_write_text
 from flb_dapp.exceptions import DevnetError  # NOTE: defined with the other FLB errors; importable here too
-from flb_dapp.node_tools import ANVIL, anvil_missing, helia_missing, ipfs_node_command
+from flb_dapp.node_tools import anvil_command, anvil_missing, helia_missing, ipfs_node_command
 
 SERVICES = ("anvil", "ipfs", "oracle", "api")
 
@@ -235,9 +235,7 @@ def up(
         raise DevnetError(f"cannot start the IPFS node: {reason} (or pass --no-ipfs for a local store)")
     folder.mkdir(parents=True, exist_ok=True)
     anvil_port = anvil_port or free_port()
-    anvil = devnet.spawn(
-        "anvil", [str(ANVIL), "--host", "127.0.0.1", "--port", str(anvil_port), "--hardfork", "prague"]
-    )
+    anvil = devnet.spawn("anvil", anvil_command(anvil_port))
     wait_until(lambda: port_open(anvil_port), "anvil", 20, anvil, devnet.log_file("anvil"))
     rpc = f"http://127.0.0.1:{anvil_port}"
     urls = {"anvil": rpc}

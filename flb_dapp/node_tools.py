@@ -44,6 +44,13 @@ def helia_missing() -> str | None:
     return None
 
 
+def anvil_command(port: int, chain_id: int | None = None) -> list[str]:
+    """The command line that starts anvil on ``127.0.0.1:port`` with the hardfork py-evm and our
+    compiled contracts use (Prague)."""
+    command = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--hardfork", "prague"]
+    return [*command, "--chain-id", str(chain_id)] if chain_id is not None else command
+
+
 def ipfs_node_command(host: str = "127.0.0.1", port: int = 0, *, exit_with_stdin: bool = False) -> list[str]:
     """The command line that starts the Helia IPFS node on ``host:port`` (0: a free port)."""
     command = ["node", str(IPFS_NODE_SCRIPT), "--host", host, "--port", str(port)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -84,8 +85,7 @@ class PoolScorer:
             return []
         size = -(-len(adapters) // count)
         chunks = [list(adapters[i : i + size]) for i in range(0, len(adapters), size)]
-        n = len(chunks)
-        parts = self._pool.map(evaluate_adapters, *([field] * n for field in self._task), chunks)
+        parts = self._pool.map(partial(evaluate_adapters, *self._task), chunks)
         return [result for part in parts for result in part]
 
 

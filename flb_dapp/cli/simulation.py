@@ -40,7 +40,7 @@ from flb_dapp.lora.codec import decode_adapter, encode_adapter
 from flb_dapp.report import RoundReport
 from flb_dapp.rounds.settings import RoundRules
 from flb_dapp.taskspec import TaskSpec
-from flb_dapp.training.pool import TrainJob
+from flb_dapp.training.pool import InProcessTrainer, TrainJob
 
 if TYPE_CHECKING:
     from oracle.pipeline import ProcessedRound
@@ -195,7 +195,7 @@ def run_simulation(
     # Started first: pool workers import the training stack on the idle core while this process
     # deploys the contracts, so the rounds pay for training only.
     engine = open_engine(config.backend, config.workers, len(task.shares), config.address)
-    if engine.workers == 1 and config.backend == "local":
+    if isinstance(engine, InProcessTrainer):
         # Training and evaluation run in this process (with a pool or Ray, this process never
         # loads torch: the workers own their threads and seeds).
         import torch

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from flb_dapp.exceptions import RoundError
+from flb_dapp.rounds.coalitions import evaluate_all
 
 
 class RoundedScorer:
@@ -18,17 +19,14 @@ class RoundedScorer:
     def __init__(self, scorer: Any, decimals: int) -> None:
         self.scorer = scorer
         self.decimals = decimals
-
         # a batching scorer stays one: its batches are rounded the same way
         self.parallelism = getattr(scorer, "parallelism", 1)
-        if hasattr(scorer, "evaluate_many"):
-            self.evaluate_many = self._evaluate_many
 
     def evaluate(self, adapter: Any = None) -> Any:
         return self._rounded(self.scorer.evaluate(adapter))
 
-    def _evaluate_many(self, adapters: Any) -> list[Any]:
-        return [self._rounded(result) for result in self.scorer.evaluate_many(adapters)]
+    def evaluate_many(self, adapters: Any) -> list[Any]:
+        return [self._rounded(result) for result in evaluate_all(self.scorer, adapters)]
 
     def _rounded(self, result: Any) -> Any:
         if not math.isfinite(result.loss):
