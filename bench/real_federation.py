@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flb_dapp.evaluation.datasets import MCQuestion
 from flb_dapp.evaluation.real_task import client_names, pooled
+from flb_dapp.evaluation.results import binomial_stderr
 from flb_dapp.lora.codec import decode_adapter, encode_adapter
 from flb_dapp.taskspec import TaskSpec
 
@@ -201,7 +202,7 @@ def main() -> None:
     else:
         adapters, summary, fed_seconds = train_models(args, config, task, spec_dict, cache_s)
         save_models(out, adapters, summary, fed_seconds)
-    print(f"models saved in {out} (--rescore {out} scores them again)", file=sys.stderr)
+    print(f"models in {out} (--rescore {out} scores them again)", file=sys.stderr)
     order = ["base", *names, "federation", "pooled"]
     groups = [order[i :: args.workers] for i in range(args.workers)]
     with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
@@ -306,7 +307,7 @@ def comparison(scores: dict[str, Any], names: list[str], order: list[str], metri
     from pooled training, over the standard error and over the paired standard error of the
     difference (same questions)."""
     key, correct = METRICS[metric]
-    stderr = {name: binomial(scores[name][key], len(scores[name][correct])) for name in order}
+    stderr = {name: binomial_stderr(scores[name][key], len(scores[name][correct])) for name in order}
     best = max(names, key=lambda n: scores[n][key])
     fed, pool_s, base = scores["federation"], scores["pooled"], scores["base"]
     return {
@@ -324,12 +325,6 @@ def comparison(scores: dict[str, Any], names: list[str], order: list[str], metri
         "pooled_minus_federation_in_paired_stderr": (pool_s[key] - fed[key])
         / max(paired_stderr(pool_s[correct], fed[correct]), 1e-12),
     }
-
-
-def binomial(accuracy: float, n: int) -> float:
-    from flb_dapp.evaluation.results import binomial_stderr
-
-    return binomial_stderr(accuracy, n)
 
 
 if __name__ == "__main__":
