@@ -29,6 +29,7 @@ costs far more than it gains. The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -92,11 +93,13 @@ def train_rounds(
     share: list[MCQuestion],
     rounds: int,
     steps: int,
+    batch_size: int,
     index: int,
     seed: int,
 ) -> bytes:
-    """``rounds`` rounds of ``steps`` steps, each from the previous round's adapter, with the seeds a
-    federation client ``index`` uses: the client without the others."""
+    """``rounds`` rounds of ``steps`` steps of ``batch_size`` questions, each from the previous
+    round's adapter, with the seeds a federation client ``index`` uses: the client without the
+    others."""
     from flb_dapp.taskspec import initial_adapter, train_config
     from flb_dapp.training.trainer import train_client
 
@@ -104,7 +107,9 @@ def train_rounds(
     spec = TaskSpec.from_dict(spec_dict)
     adapter = initial_adapter(spec, cache)
     for round_number in range(1, rounds + 1):
-        config = train_config(spec, cache, steps=steps, seed=seed * 1000 + round_number * 100 + index)
+        config = train_config(
+            spec, cache, steps=steps, batch_size=batch_size, seed=seed * 1000 + round_number * 100 + index
+        )
         adapter = train_client(config, share, adapter, round=round_number).adapter
     return encode_adapter(adapter)
 
@@ -185,7 +190,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     cache = Path(args.cache_dir or default_cache_dir())
-    out = Path(tempfile.mkdtemp(prefix="flb-real-federation-"))
+    out = args.rescore or Path(tempfile.mkdtemp(prefix="flb-real-federation-"))
     config = SimulationConfig(
         clients=args.clients, rounds=args.rounds, model="smollm2", seed=args.seed, steps=args.steps,
         out=out, task="real", device=args.device, threads=1, eval_limit=args.eval_limit,
@@ -195,51 +200,116 @@ def main() -> None:
     spec, names = task.spec, client_names(args.clients)
     model_path(spec, cache)  # convert SmolLM2 once, before any worker needs it
     questions = held_out(spec, args.n_eval)
-    spec_dict, cache_s = spec.to_dict(), str(cache)
-    if args.rescore is not None:
-        out = args.rescore  # the models of an earlier run, scored again (say, on more questions)
+    jobs = baseline_jobs(args, spec, task.shares)
+    if args.rescore is not None:  # the models of an earlier run, scored again (say, on more questions)
         adapters, summary, fed_seconds = load_models(out, names)
     else:
-        adapters, summary, fed_seconds = train_models(args, config, task, spec_dict, cache_s)
+        adapters, summary, fed_seconds = train_federation(config, task, jobs, args, spec, cache)
         save_models(out, adapters, summary, fed_seconds)
-    print(f"models in {out} (--rescore {out} scores them again)", file=sys.stderr)
-    order = ["base", *names, "federation", "pooled"]
-    groups = [order[i :: args.workers] for i in range(args.workers)]
     with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
-        parts = [
-            pool.submit(score, spec_dict, cache_s, questions, {n: adapters[n] for n in group})
-            for group in groups
-            if group
-        ]
-        scores = {k: v for part in parts for k, v in part.result().items()}
+        # baselines an older run did not train are trained while the others are scored
+        missing = {name: job for name, job in jobs.items() if name not in adapters}
+        pending = submit_baselines(pool, missing, args, spec, cache)
+        folder = out / "models" / "scores"
+        scores, trained = score_all(pool, folder, adapters, pending, questions, spec, cache)
+    if trained:
+        save_models(out, {**adapters, **trained}, summary, fed_seconds)
+    print(f"models in {out} (--rescore {out} scores them again)", file=sys.stderr)
+    order = ["base", *names, "federation", *POOLED]
     print(json.dumps({"rounds_summary": summary["rounds"], "scores": scores}, default=str), file=sys.stderr)
     result = figures(args, spec, summary, scores, names, order, len(questions), fed_seconds)
     result["wall_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result))
 
 
-def train_models(
-    args: argparse.Namespace, config: Any, task: Any, spec_dict: dict[str, Any], cache: str
+# The two centralised baselines. Both see every share and as many question-steps as the federation
+# (clients x rounds x steps x batch); they differ in how those are spent:
+POOLED = {
+    # as many optimizer steps as all clients together, of the clients' batch size
+    "pooled": "pooled, clients x steps steps a round of the clients' batch",
+    # as many optimizer steps as the global model gets (one a local step), each of every client's
+    # batch together: what FedAvg of equal shares approximates
+    "pooled_large_batch": "pooled, steps steps a round of clients x batch questions",
+}
+
+Job = tuple[list[MCQuestion], int, int, int]  # data, steps a round, batch size, seed index
+
+
+def baseline_jobs(args: argparse.Namespace, spec: TaskSpec, shares: list[list[MCQuestion]]) -> dict[str, Job]:
+    """Each baseline's training: every client alone, then the pooled trainers (:data:`POOLED`)."""
+    names, batch = client_names(args.clients), spec.batch_size
+    jobs: dict[str, Job] = {
+        name: (share, args.steps, batch, i) for i, (name, share) in enumerate(zip(names, shares, strict=True))
+    }
+    jobs["pooled"] = (pooled(shares), args.steps * args.clients, batch, 0)
+    jobs["pooled_large_batch"] = (pooled(shares), args.steps, batch * args.clients, 0)
+    return jobs
+
+
+def submit_baselines(
+    pool: ProcessPoolExecutor, jobs: dict[str, Job], args: argparse.Namespace, spec: TaskSpec, cache: Path
+) -> dict[str, Future[bytes]]:
+    return {
+        name: pool.submit(
+            train_rounds, spec.to_dict(), str(cache), data, args.rounds, steps, batch, index, args.seed
+        )
+        for name, (data, steps, batch, index) in jobs.items()
+    }
+
+
+def train_federation(
+    config: Any, task: Any, jobs: dict[str, Job], args: argparse.Namespace, spec: TaskSpec, cache: Path
 ) -> tuple[dict[str, bytes | None], dict[str, Any], float]:
-    """The federation in this process while one worker trains the alone and pooled baselines;
-    returns every model's adapter (None: the base model), the federation's summary and its time."""
-    names, shares = client_names(args.clients), task.shares
-    jobs: list[tuple[str, list[MCQuestion], int, int]] = [
-        *((name, share, args.steps, i) for i, (name, share) in enumerate(zip(names, shares, strict=True))),
-        ("pooled", pooled(shares), args.steps * args.clients, 0),
-    ]
-    context = mp.get_context("spawn")
-    with ProcessPoolExecutor(max(1, args.workers - 1), mp_context=context) as pool:
-        trained: dict[str, Future[bytes]] = {
-            name: pool.submit(train_rounds, spec_dict, cache, data, args.rounds, steps, index, args.seed)
-            for name, data, steps, index in jobs
-        }
+    """The federation in this process while ``--workers - 1`` workers train the baselines; returns
+    every model's adapter (None: the base model), the federation's summary and its time."""
+    with ProcessPoolExecutor(max(1, args.workers - 1), mp_context=mp.get_context("spawn")) as pool:
+        futures = submit_baselines(pool, jobs, args, spec, cache)
         fed_started = time.perf_counter()
         summary, federation = run_federation(config, task)
         fed_seconds = time.perf_counter() - fed_started
         adapters: dict[str, bytes | None] = {"base": None, "federation": federation}
-        adapters.update({name: future.result() for name, future in trained.items()})
+        adapters.update({name: future.result() for name, future in futures.items()})
     return adapters, summary, fed_seconds
+
+
+def score_all(
+    pool: ProcessPoolExecutor,
+    folder: Path,
+    adapters: dict[str, bytes | None],
+    pending: dict[str, Future[bytes]],
+    questions: list[MCQuestion],
+    spec: TaskSpec,
+    cache: Path,
+) -> tuple[dict[str, Any], dict[str, bytes | None]]:
+    """Every model's scores, one pool task a model: the trained ones first, each pending one as its
+    training ends; returns the scores and the pending models' bytes. Scoring is deterministic, so a
+    model's scores on the same questions are kept in ``folder`` under the digests of its bytes and
+    of the question ids, and a rerun (``--rescore`` with one more baseline, say) scores only what
+    is new."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = "\n".join(str(q.question_id) for q in questions)
+    question_digest = hashlib.sha256(ids.encode()).hexdigest()[:16]
+
+    def cached(name: str, blob: bytes | None) -> Path:
+        return folder / f"{name}-{hashlib.sha256(blob or b'base').hexdigest()[:16]}-{question_digest}.json"
+
+    def submit(name: str, blob: bytes | None) -> Future[dict[str, Any]] | None:
+        if cached(name, blob).exists():
+            return None
+        return pool.submit(score, spec.to_dict(), str(cache), questions, {name: blob})
+
+    futures = {name: submit(name, blob) for name, blob in adapters.items()}
+    trained: dict[str, bytes | None] = {}
+    for name, training in pending.items():
+        trained[name] = training.result()
+        futures[name] = submit(name, trained[name])
+    scores = {}
+    for name, blob in {**adapters, **trained}.items():
+        future = futures[name]
+        if future is not None:
+            cached(name, blob).write_text(json.dumps(future.result()[name]))
+        scores[name] = json.loads(cached(name, blob).read_text())
+    return scores, trained
 
 
 def save_models(
@@ -254,11 +324,14 @@ def save_models(
 
 
 def load_models(out: Path, names: list[str]) -> tuple[dict[str, bytes | None], dict[str, Any], float]:
+    """The models an earlier run saved; a baseline it did not train (an older run) is left out, for
+    the caller to train."""
     folder = out / "models"
     run = json.loads((folder / "run.json").read_text())
     adapters: dict[str, bytes | None] = {"base": None}
-    for name in [*names, "federation", "pooled"]:
-        adapters[name] = (folder / f"{name}.safetensors").read_bytes()
+    for name in [*names, "federation", *POOLED]:
+        if (folder / f"{name}.safetensors").exists():
+            adapters[name] = (folder / f"{name}.safetensors").read_bytes()
     return adapters, run["summary"], float(run["federation_s"])
 
 
@@ -291,7 +364,9 @@ def figures(
             "steps": args.steps,
             "steps_alone": args.rounds * args.steps,
             "steps_pooled": args.rounds * args.steps * args.clients,
+            "steps_pooled_large_batch": args.rounds * args.steps,
             "batch_size": spec.batch_size,
+            "batch_size_pooled_large_batch": spec.batch_size * args.clients,
             "learning_rate": spec.learning_rate,
             "federation_wall_s": round(fed_seconds, 1),
         }
@@ -304,27 +379,32 @@ METRICS = {"acc": ("acc", "correct"), "acc_norm": ("acc_norm", "correct_norm")}
 
 def comparison(scores: dict[str, Any], names: list[str], order: list[str], metric: str) -> dict[str, Any]:
     """Each model's ``metric``, the best client alone, and the federation's differences from it and
-    from pooled training, over the standard error and over the paired standard error of the
+    from each pooled trainer, over the standard error and over the paired standard error of the
     difference (same questions)."""
     key, correct = METRICS[metric]
     stderr = {name: binomial_stderr(scores[name][key], len(scores[name][correct])) for name in order}
     best = max(names, key=lambda n: scores[n][key])
-    fed, pool_s, base = scores["federation"], scores["pooled"], scores["base"]
-    return {
-        "base": base[key],
+    fed = scores["federation"]
+
+    def paired(a: str, b: str) -> float:
+        spread = paired_stderr(scores[a][correct], scores[b][correct])
+        return (scores[a][key] - scores[b][key]) / max(spread, 1e-12)
+
+    result = {
+        "base": scores["base"][key],
         "alone": {name: scores[name][key] for name in names},
         "best_alone": scores[best][key],
         "best_alone_client": best,
         "federation": fed[key],
-        "pooled": pool_s[key],
+        **{name: scores[name][key] for name in POOLED},
         "stderr": stderr,
         "federation_minus_best_alone_in_stderr": (fed[key] - scores[best][key]) / stderr[best],
-        "pooled_minus_federation_in_stderr": (pool_s[key] - fed[key]) / stderr["federation"],
-        "federation_minus_best_alone_in_paired_stderr": (fed[key] - scores[best][key])
-        / max(paired_stderr(fed[correct], scores[best][correct]), 1e-12),
-        "pooled_minus_federation_in_paired_stderr": (pool_s[key] - fed[key])
-        / max(paired_stderr(pool_s[correct], fed[correct]), 1e-12),
+        "federation_minus_best_alone_in_paired_stderr": paired("federation", best),
     }
+    for name in POOLED:
+        result[f"{name}_minus_federation_in_stderr"] = (scores[name][key] - fed[key]) / stderr["federation"]
+        result[f"{name}_minus_federation_in_paired_stderr"] = paired(name, "federation")
+    return result
 
 
 if __name__ == "__main__":
