@@ -222,15 +222,28 @@ def main() -> None:
     print(json.dumps(result))
 
 
-# The two centralised baselines. Both see every share and as many question-steps as the federation
-# (clients x rounds x steps x batch); they differ in how those are spent:
-POOLED = {
-    # as many optimizer steps as all clients together, of the clients' batch size
-    "pooled": "pooled, clients x steps steps a round of the clients' batch",
-    # as many optimizer steps as the global model gets (one a local step), each of every client's
-    # batch together: what FedAvg of equal shares approximates
-    "pooled_large_batch": "pooled, steps steps a round of clients x batch questions",
+# The centralised baselines: one trainer on every share together, from the base model, the same
+# rounds with the same seeds. name -> (steps a round, questions a step), in multiples of one client's
+# ``--steps`` and batch size. They differ in how they match the federation:
+POOLED: dict[str, tuple[int | str, int | str]] = {
+    # as many question-steps as all clients together (clients x steps steps of the clients' batch)
+    "pooled": ("clients", 1),
+    # as many question-steps and as many optimizer steps as the global model gets, each step every
+    # client's batch together: what FedAvg of equal shares approximates for small updates
+    "pooled_large_batch": (1, "clients"),
+    # the steps of one client alone (the issue's "same steps"): a third of the question-steps
+    "pooled_same_steps": (1, 1),
 }
+
+
+def pooled_schedule(name: str, args: argparse.Namespace, spec: TaskSpec) -> tuple[int, int]:
+    """Baseline ``name``'s steps a round and batch size."""
+    steps, batch = POOLED[name]
+    return (
+        args.steps * (args.clients if steps == "clients" else int(steps)),
+        spec.batch_size * (args.clients if batch == "clients" else int(batch)),
+    )
+
 
 Job = tuple[list[MCQuestion], int, int, int]  # data, steps a round, batch size, seed index
 
@@ -241,8 +254,8 @@ def baseline_jobs(args: argparse.Namespace, spec: TaskSpec, shares: list[list[MC
     jobs: dict[str, Job] = {
         name: (share, args.steps, batch, i) for i, (name, share) in enumerate(zip(names, shares, strict=True))
     }
-    jobs["pooled"] = (pooled(shares), args.steps * args.clients, batch, 0)
-    jobs["pooled_large_batch"] = (pooled(shares), args.steps, batch * args.clients, 0)
+    for name in POOLED:
+        jobs[name] = (pooled(shares), *pooled_schedule(name, args, spec), 0)
     return jobs
 
 
@@ -363,10 +376,12 @@ def figures(
             "per_client": args.per_client,
             "steps": args.steps,
             "steps_alone": args.rounds * args.steps,
-            "steps_pooled": args.rounds * args.steps * args.clients,
-            "steps_pooled_large_batch": args.rounds * args.steps,
             "batch_size": spec.batch_size,
-            "batch_size_pooled_large_batch": spec.batch_size * args.clients,
+            # each pooled trainer's [steps in all, batch size]
+            "pooled_schedule": {
+                name: [args.rounds * steps, batch]
+                for name, (steps, batch) in ((n, pooled_schedule(n, args, spec)) for n in POOLED)
+            },
             "learning_rate": spec.learning_rate,
             "federation_wall_s": round(fed_seconds, 1),
         }
