@@ -86,18 +86,7 @@ def test_devnet_two_clients_one_round(tmp_path: Path) -> None:
                 )
 
         api = info["urls"]["api"]
-        deadline = time.monotonic() + 300
-        round_one: dict[str, object] = {}
-        while time.monotonic() < deadline:
-            response = httpx.get(f"{api}/rounds/1", timeout=10)
-            # NOTE: the indexer records the finalization event before it has fetched the report
-            # (accepted stays null until then); wait for both.
-            body = response.json() if response.status_code == 200 else {}
-            if body.get("status") == "finalized" and body.get("accepted") is not None:
-                round_one = body
-                break
-            time.sleep(2)
-        assert round_one, "the oracle did not finalize round 1 in time"
+        round_one = _wait_for_indexed_round(api, 1)
         assert round_one["submissions"] == 2 and round_one["accepted"] == 2
         assert str(round_one["global_model_cid"]).startswith("bafk")
         updates = httpx.get(f"{api}/rounds/1/updates", timeout=10).json()
@@ -127,6 +116,21 @@ def _flb(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPro
     )
     assert result.returncode == 0, f"flb {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
+
+
+def _wait_for_indexed_round(api: str, number: int, timeout: float = 300) -> dict[str, Any]:
+    """Round ``number`` as the API serves it once finalized and its report indexed. The indexer
+    records the finalization event before it has fetched the report from the store (``accepted``
+    stays null and ``report_status`` "pending" until then), so waiting for "finalized" alone races
+    the report fetch."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{api}/rounds/{number}", timeout=10)
+        body: dict[str, Any] = response.json() if response.status_code == 200 else {}
+        if body.get("status") == "finalized" and body.get("report_status") == "indexed":
+            return body
+        time.sleep(1)
+    raise AssertionError(f"the oracle did not finalize round {number} and the API index its report in time")
 
 
 def _client(cwd: Path, command: str, account: str, data: str) -> str:
@@ -173,14 +177,7 @@ def test_readme_walkthrough_with_the_default_folder(tmp_path: Path) -> None:
         assert _client(work, "participate", "test:2", data[0]).startswith("revealed bafk")
 
         api = json.loads((folder / "devnet.json").read_text())["urls"]["api"]
-        deadline = time.monotonic() + 300
-        round_one: dict[str, Any] = {}
-        while time.monotonic() < deadline and not round_one:
-            response = httpx.get(f"{api}/rounds/1", timeout=10)
-            if response.status_code == 200 and response.json().get("status") == "finalized":
-                round_one = response.json()
-            time.sleep(1)
-        assert round_one, "the oracle did not finalize round 1 in time"
+        round_one = _wait_for_indexed_round(api, 1)
         assert round_one["submissions"] == 2 and round_one["accepted"] == 2
 
         status = json.loads(_flb(work, "--config", CONFIG, "--json", "status", "--account", "test:2").stdout)
