@@ -228,16 +228,17 @@ def main() -> None:
 
 
 # The centralised baselines: one trainer on every share together, from the base model, the same
-# rounds with the same seeds. name -> (steps a round, questions a step), in multiples of one client's
-# ``--steps`` and batch size. They differ in how they match the federation:
-POOLED: dict[str, tuple[int | str, int | str]] = {
+# rounds with the same seeds. name -> whether (steps a round, questions a step) are one client's
+# ``--steps`` and batch size times the number of clients. They differ in how they match the
+# federation:
+POOLED: dict[str, tuple[bool, bool]] = {
     # as many question-steps as all clients together (clients x steps steps of the clients' batch)
-    "pooled": ("clients", 1),
+    "pooled": (True, False),
     # as many question-steps and as many optimizer steps as the global model gets, each step every
     # client's batch together: what FedAvg of equal shares approximates for small updates
-    "pooled_large_batch": (1, "clients"),
+    "pooled_large_batch": (False, True),
     # the steps of one client alone (the issue's "same steps"): a third of the question-steps
-    "pooled_same_steps": (1, 1),
+    "pooled_same_steps": (False, False),
 }
 # The pooled trainer the issue's target names: "the same steps trained (a) by each client alone and
 # (b) on all data pooled". The target: the federation beats the best client alone by more than 2
@@ -247,10 +248,10 @@ TARGET_POOLED = "pooled_same_steps"
 
 def pooled_schedule(name: str, args: argparse.Namespace, spec: TaskSpec) -> tuple[int, int]:
     """Baseline ``name``'s steps a round and batch size."""
-    steps, batch = POOLED[name]
+    more_steps, larger_batch = POOLED[name]
     return (
-        args.steps * (args.clients if steps == "clients" else int(steps)),
-        spec.batch_size * (args.clients if batch == "clients" else int(batch)),
+        args.steps * (args.clients if more_steps else 1),
+        spec.batch_size * (args.clients if larger_batch else 1),
     )
 
 
@@ -311,26 +312,24 @@ def score_all(
     folder.mkdir(parents=True, exist_ok=True)
     ids = "\n".join(str(q.question_id) for q in questions)
     question_digest = hashlib.sha256(ids.encode()).hexdigest()[:16]
+    paths: dict[str, Path] = {}
+    futures: dict[str, Future[dict[str, Any]]] = {}
 
-    def cached(name: str, blob: bytes | None) -> Path:
-        return folder / f"{name}-{hashlib.sha256(blob or b'base').hexdigest()[:16]}-{question_digest}.json"
+    def submit(name: str, blob: bytes | None) -> None:
+        model_digest = hashlib.sha256(blob or b"base").hexdigest()[:16]
+        paths[name] = folder / f"{name}-{model_digest}-{question_digest}.json"
+        if not paths[name].exists():
+            futures[name] = pool.submit(score, spec.to_dict(), str(cache), questions, {name: blob})
 
-    def submit(name: str, blob: bytes | None) -> Future[dict[str, Any]] | None:
-        if cached(name, blob).exists():
-            return None
-        return pool.submit(score, spec.to_dict(), str(cache), questions, {name: blob})
-
-    futures = {name: submit(name, blob) for name, blob in adapters.items()}
+    for name, blob in adapters.items():
+        submit(name, blob)
     trained: dict[str, bytes | None] = {}
     for name, training in pending.items():
         trained[name] = training.result()
-        futures[name] = submit(name, trained[name])
-    scores = {}
-    for name, blob in {**adapters, **trained}.items():
-        future = futures[name]
-        if future is not None:
-            cached(name, blob).write_text(json.dumps(future.result()[name]))
-        scores[name] = json.loads(cached(name, blob).read_text())
+        submit(name, trained[name])
+    for name, future in futures.items():
+        paths[name].write_text(json.dumps(future.result()[name]))
+    scores = {name: json.loads(path.read_text()) for name, path in paths.items()}
     return scores, trained
 
 
